@@ -1,0 +1,74 @@
+// The interface every backend implements (reference, cpu, vulkan).
+//
+// The compiler calls `supports` to partition a graph, so the runtime never discovers an unsupported
+// op while running. The runtime calls `prepare` once per partition when a session is created
+// (validation, weight packing, pipeline creation, scratch sizing: everything that may allocate or
+// fail) and then `execute` on every run, which must not allocate.
+//
+// Memory: `Subgraph::tensors` are host views of every tensor of the plan (arena tensors point into
+// the session's host arena, constants into the mapped plan file). A backend with device memory (a
+// GPU) keeps its own copies of the partition's internal tensors and transfers only the partition's
+// boundary tensors (`inputs`/`outputs`) between host and device inside `execute`.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "core/status.h"
+#include "core/tensor.h"
+
+namespace tern {
+
+// A node as backends see it. Tensor indices refer to Subgraph::tensors; -1 marks an absent input.
+struct NodeView {
+  const char* name = "";
+  OpType op = OpType::Conv;
+  const fb::NodeOptionsUnion* options = nullptr;
+  std::span<const int32_t> inputs;
+  std::span<const int32_t> outputs;
+};
+
+// What `supports` is asked: one node with the dtypes and shapes of its tensors (nullptr: absent).
+struct NodeQuery {
+  OpType op = OpType::Conv;
+  const fb::NodeOptionsUnion* options = nullptr;
+  std::span<const TensorInfo* const> inputs;
+  std::span<const TensorInfo* const> outputs;
+};
+
+// The spans are valid during `prepare` only, except `tensors` and what NodeViews point to, which
+// live as long as the session.
+struct Subgraph {
+  std::span<const NodeView> nodes;     // in execution order
+  std::span<TensorRef> tensors;        // every tensor of the plan, host view
+  std::span<const uint8_t> is_constant;  // per tensor: 1 = read-only constant data
+  std::span<const int32_t> inputs;     // tensors read by this subgraph and produced outside it
+  std::span<const int32_t> outputs;    // tensors produced here and read outside (or graph outputs)
+};
+
+struct BackendOptions {
+  int num_threads = 1;
+};
+
+// A prepared partition. Owned by the session; destroyed before the plan it was prepared from.
+class Executable {
+ public:
+  virtual ~Executable() = default;
+  // Runs the partition's nodes in order. Must not allocate. Not thread-safe: one run at a time.
+  virtual Status execute() = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+  // Whether this build and machine can run the backend at all (e.g. a Vulkan device exists).
+  virtual bool is_available() const = 0;
+  // Whether the backend runs this node; on false, `why` (if non-null) receives a short reason.
+  virtual bool supports(const NodeQuery& node, std::string* why) const = 0;
+  virtual Result<std::unique_ptr<Executable>> prepare(const Subgraph& graph, const BackendOptions& options) = 0;
+};
+
+}  // namespace tern

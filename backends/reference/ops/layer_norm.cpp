@@ -1,0 +1,8 @@
+// STUB: to be implemented.
+#include "reference/kernel.h"
+
+namespace tern::ref {
+
+Status layer_norm(const KernelContext& ctx) { return ctx.unsupported("no reference kernel yet"); }
+
+}  // namespace tern::ref
