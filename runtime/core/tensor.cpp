@@ -64,13 +64,12 @@ bool Shape::operator==(const Shape& o) const {
 }
 
 std::string Shape::str() const {
-  if (rank == 0) return "scalar";
-  std::string s;
+  std::string s = "[";
   for (int i = 0; i < rank; ++i) {
     if (i) s += 'x';
     s += std::to_string(dims[i]);
   }
-  return s;
+  return s + "]";
 }
 
 void row_major_strides(const Shape& s, int64_t* strides) {

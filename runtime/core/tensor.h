@@ -42,7 +42,7 @@ struct Shape {
   bool operator!=(const Shape& o) const { return !(*this == o); }
   std::span<const int64_t> span() const { return {dims, static_cast<size_t>(rank)}; }
   std::vector<int64_t> vec() const { return {dims, dims + rank}; }
-  std::string str() const;  // "1x3x224x224", "scalar" for rank 0
+  std::string str() const;  // "[1x3x224x224]", "[]" for a scalar
 };
 
 // Row-major strides (in elements) of a shape.

@@ -1,0 +1,75 @@
+// Test support: host tensors, one-node execution through shape inference + a reference kernel,
+// and closeness checks whose failure messages name the op, shapes and worst element.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "ops/op_defs.h"
+
+namespace tern::test {
+
+struct HostTensor {
+  DType dtype = DType::Float32;
+  Shape shape;
+  std::vector<uint8_t> bytes;
+
+  HostTensor() = default;
+  HostTensor(DType t, Shape s) : dtype(t), shape(s), bytes(static_cast<size_t>(s.numel()) * dtype_size(t)) {}
+
+  template <typename T> T* data() { return reinterpret_cast<T*>(bytes.data()); }
+  template <typename T> const T* data() const { return reinterpret_cast<const T*>(bytes.data()); }
+  int64_t numel() const { return shape.numel(); }
+  TensorRef ref() { return TensorRef{dtype, shape, bytes.data(), nullptr}; }
+  TensorInfo info(bool as_constant = false) const { return {dtype, shape, as_constant ? bytes.data() : nullptr}; }
+  float f(int64_t i) const { return data<float>()[i]; }
+
+  template <typename T>
+  static HostTensor of(DType t, Shape s, const std::vector<T>& values) {
+    HostTensor h(t, s);
+    for (size_t i = 0; i < values.size() && i < static_cast<size_t>(s.numel()); ++i) h.data<T>()[i] = values[i];
+    return h;
+  }
+  static HostTensor f32(Shape s, const std::vector<float>& v) { return of<float>(DType::Float32, s, v); }
+  static HostTensor i64(Shape s, const std::vector<int64_t>& v) { return of<int64_t>(DType::Int64, s, v); }
+};
+
+// Deterministic random data (seeded per test).
+HostTensor random_f32(std::mt19937& rng, Shape s, float lo = -1.f, float hi = 1.f);
+HostTensor random_i64(std::mt19937& rng, Shape s, int64_t lo, int64_t hi);
+// A random dimension in [lo, hi], favouring odd sizes.
+int64_t random_dim(std::mt19937& rng, int64_t lo, int64_t hi);
+
+// A node to run: op, options (may be empty), inputs (nullptr = absent).
+struct NodeSpec {
+  OpType op;
+  fb::NodeOptionsUnion options;
+  std::vector<const HostTensor*> inputs;
+  int num_outputs = 1;
+  bool inputs_constant = false;  // expose input data to shape inference (Range needs it)
+};
+
+// Runs shape inference and the reference kernel. Fails the current test (with the inference or
+// kernel message) and returns an empty vector on error.
+std::vector<HostTensor> run_reference(const NodeSpec& node);
+// Same, but returns the status instead of failing (for tests of error paths).
+Status try_run_reference(const NodeSpec& node, std::vector<HostTensor>* outputs);
+
+// CHECKs that `got` matches `want`: same dtype and shape, and every element within
+// atol + rtol * |want|. On failure prints `what`, the shapes, the worst index and both values.
+void check_close(const HostTensor& got, const HostTensor& want, double rtol, double atol, const std::string& what);
+// Exact equality (integers, bools, data movement).
+void check_equal(const HostTensor& got, const HostTensor& want, const std::string& what);
+
+// Helpers to build options unions.
+template <typename T>
+fb::NodeOptionsUnion make_options(T value) {
+  fb::NodeOptionsUnion u;
+  u.Set(std::move(value));
+  return u;
+}
+
+}  // namespace tern::test
