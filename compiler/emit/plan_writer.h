@@ -1,0 +1,34 @@
+// Serializes a compiled graph into a plan file (schemas/plan.fbs + the container of
+// runtime/core/plan_format.h).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "ir/graph.h"
+#include "passes/pass.h"
+#include "plan/memory_planner.h"
+
+namespace tern::compiler {
+
+struct PartitionSpec {
+  std::string backend;
+  uint32_t first_node = 0, num_nodes = 0;
+  std::string reason;
+};
+
+struct EmitInfo {
+  std::string compiler_version;
+  std::string source_name;
+  std::string source_sha256;
+  std::vector<std::string> input_shapes;
+  std::vector<PartitionSpec> partitions;  // empty: one "cpu" partition
+};
+
+// Builds the plan bytes in memory.
+Result<std::vector<uint8_t>> build_plan(const ir::Graph& g, const MemoryPlan& mp, const PassLog& log, const EmitInfo& info);
+// Writes them atomically (temporary file + rename) so a failed write never leaves half a plan.
+Status write_file(const std::string& path, const std::vector<uint8_t>& bytes);
+
+}  // namespace tern::compiler

@@ -1,0 +1,28 @@
+// `tern`: the command-line front end. One binary, one subcommand per job; `tern CMD --help`
+// explains each.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "Tern: compile ONNX models to plans and run them on edge devices.\n"
+      "  tern compile model.onnx -o model.tern [--input-shape x=1x3x224x224]\n"
+      "  tern run model.tern -i input.npy -o output.npy\n"
+      "  tern inspect model.tern\n"
+      "  tern bench model.tern --threads 2"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", tern::cli::version_string());
+  tern::cli::add_compile(app);
+  tern::cli::add_run(app);
+  tern::cli::add_inspect(app);
+  tern::cli::add_bench(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return tern::cli::exit_code();
+}
