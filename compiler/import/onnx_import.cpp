@@ -85,9 +85,7 @@ Result<ImportResult> import_onnx(const std::string& path, const std::vector<Inpu
   for (const auto& op : model.opset_import())
     if (op.domain().empty() || op.domain() == "ai.onnx") g->opset = op.version();
   if (g->opset == 0) return TERN_ERROR(kInvalidArgument, "'%s' imports no default-domain opset", path.c_str());
-  if (g->opset < 11)
-    return TERN_ERROR(kUnsupported, "'%s' uses opset %lld; Tern reads opsets 11 to 21 (re-export with opset_version=13 or newer)",
-                      path.c_str(), static_cast<long long>(g->opset));
+  // Opsets 13-17 are Tern's target; older models are read where an op's semantics are known.
   if (g->opset > 21)
     return TERN_ERROR(kUnsupported, "'%s' uses opset %lld, newer than Tern knows (21)", path.c_str(), static_cast<long long>(g->opset));
   g->producer = model.producer_name() + (model.producer_version().empty() ? "" : " " + model.producer_version());
@@ -211,6 +209,7 @@ Result<ImportResult> import_onnx(const std::string& path, const std::vector<Inpu
 
   // Nodes. Constant nodes become constant values right away.
   int anon = 0;
+  std::vector<onnx::NodeProto> expanded;
   for (int i = 0; i < gp.node_size(); ++i) {
     const auto& np = gp.node(i);
     std::string domain = np.domain() == "ai.onnx" ? "" : np.domain();
@@ -222,6 +221,47 @@ Result<ImportResult> import_onnx(const std::string& path, const std::vector<Inpu
       by_name[np.output(0)] = g->add_constant(np.output(0), c->dtype, c->shape, std::move(c->bytes));
       continue;
     }
+    // Variadic Sum/Min/Max with more than two inputs, and Mean with more than one, become chains of
+    // binary nodes (Mean divides by the count at the end), so lowering only sees 1:1 ops.
+    bool variadic = domain.empty() && (np.op_type() == "Sum" || np.op_type() == "Min" || np.op_type() == "Max" || np.op_type() == "Mean");
+    if (variadic && np.input_size() > (np.op_type() == "Mean" ? 1 : 2) && np.output_size() == 1) {
+      std::string bin = np.op_type() == "Sum" || np.op_type() == "Mean" ? "Add" : np.op_type();
+      std::string acc = np.input(0);
+      int k = np.input_size();
+      for (int j = 1; j < k; ++j) {
+        bool last = j == k - 1 && np.op_type() != "Mean";
+        onnx::NodeProto step;
+        step.set_op_type(bin);
+        step.set_name(name + "/" + bin + std::to_string(j));
+        step.add_input(acc);
+        step.add_input(np.input(j));
+        std::string out = last ? np.output(0) : g->unique_name(name + "/partial" + std::to_string(j));
+        if (!last) g->reserve_name(out);
+        step.add_output(out);
+        expanded.push_back(step);
+        acc = out;
+      }
+      if (np.op_type() == "Mean") {
+        std::string count_name = g->unique_name(name + "/count");
+        float kf = static_cast<float>(k);
+        std::vector<uint8_t> kb(4);
+        std::memcpy(kb.data(), &kf, 4);
+        by_name[count_name] = g->add_constant(count_name, DType::Float32, Shape{}, std::move(kb));
+        onnx::NodeProto div;
+        div.set_op_type("Div");
+        div.set_name(name + "/Div");
+        div.add_input(acc);
+        div.add_input(count_name);
+        div.add_output(np.output(0));
+        expanded.push_back(div);
+      }
+    } else {
+      expanded.push_back(np);
+    }
+  }
+  for (const onnx::NodeProto& np : expanded) {
+    std::string domain = np.domain() == "ai.onnx" ? "" : np.domain();
+    std::string name = np.name().empty() ? np.op_type() + "_" + std::to_string(anon++) : np.name();
     ir::Node* n = g->add_node(name);
     n->onnx_type = np.op_type();
     n->onnx_domain = domain;

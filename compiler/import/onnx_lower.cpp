@@ -62,6 +62,9 @@ Status const_floats(const Node& n, size_t i, const char* what, std::vector<float
       case DType::Float32: out->push_back(v->as<float>()[k]); break;
       case DType::Int64: out->push_back(static_cast<float>(v->as<int64_t>()[k])); break;
       case DType::Int32: out->push_back(static_cast<float>(v->as<int32_t>()[k])); break;
+      case DType::Int16: out->push_back(static_cast<float>(v->as<int16_t>()[k])); break;
+      case DType::Int8: out->push_back(static_cast<float>(v->as<int8_t>()[k])); break;
+      case DType::UInt8: out->push_back(static_cast<float>(v->as<uint8_t>()[k])); break;
       default: return fail(n, StatusCode::kInvalidArgument, "input '%s' has unsupported dtype %s", what, dtype_name(v->dtype));
     }
   }
@@ -192,11 +195,18 @@ Status lower_conv_transpose(ir::Graph&, Node& n) {
     for (int i = 0; i < spatial; ++i) {
       size_t u = static_cast<size_t>(i);
       int64_t total = win.strides[u] * (x[2 + i] - 1) + out_pad[u] + (win.kernel[u] - 1) * win.dilations[u] + 1 - out_shape[u];
-      if (total < 0) return fail(n, StatusCode::kUnsupported, "output_shape larger than the full transposed convolution");
-      int64_t half = total / 2;
+      // ONNX's reference splits with floor division; a negative part extends the output at that
+      // side, which Tern supports at the end (as extra output_padding) but not at the start.
+      int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
       bool upper = auto_pad == "SAME_UPPER";
-      win.pads[u] = static_cast<int32_t>(upper ? half : total - half);
-      win.pads[u + static_cast<size_t>(spatial)] = static_cast<int32_t>(upper ? total - half : half);
+      int64_t begin = upper ? half : total - half, end = upper ? total - half : half;
+      if (begin < 0) return fail(n, StatusCode::kUnsupported, "output_shape needs negative padding at the start of axis %d", i);
+      if (end < 0) {
+        out_pad[u] += -end;
+        end = 0;
+      }
+      win.pads[u] = static_cast<int32_t>(begin);
+      win.pads[u + static_cast<size_t>(spatial)] = static_cast<int32_t>(end);
     }
   }
   fb::ConvTransposeOptionsT o;
@@ -318,8 +328,7 @@ Status lower_variadic(ir::Graph&, Node& n) {
     return Status::ok();
   }
   if (count != 2 || n.onnx_type == "Mean")
-    return fail(n, StatusCode::kUnsupported, "%zu inputs; Tern supports %s with one or two inputs", count,
-                n.onnx_type == "Mean" ? "Mean only" : n.onnx_type.c_str());
+    return fail(n, StatusCode::kInternal, "%zu inputs reached lowering; the importer expands variadic ops", count);
   set(n, n.onnx_type == "Sum" ? OpType::Add : n.onnx_type == "Min" ? OpType::Min : OpType::Max);
   return Status::ok();
 }
@@ -407,7 +416,8 @@ Status lower_arg(ir::Graph&, Node& n) {
 
 Status lower_reshape(ir::Graph&, Node& n) {
   std::vector<int64_t> shape;
-  TERN_RETURN_IF_ERROR(const_ints(n, 1, "shape", &shape));
+  if (find_attr(P(n), "shape")) shape = attr_ints(P(n), "shape");  // opsets before 5
+  else TERN_RETURN_IF_ERROR(const_ints(n, 1, "shape", &shape));
   const Shape& x = input(n, 0)->shape;
   bool allowzero = attr_int(P(n), "allowzero", 0) != 0;
   int infer = -1;
@@ -490,7 +500,7 @@ Status lower_transpose(ir::Graph&, Node& n) {
 Status lower_axis_op(ir::Graph&, Node& n) {
   fb::AxisOptionsT o;
   int64_t axis = attr_int(P(n), "axis", 0);
-  if (n.onnx_type == "Concat" && !find_attr(P(n), "axis")) return fail(n, StatusCode::kInvalidArgument, "the axis attribute is required");
+  if (n.onnx_type == "Concat" && !find_attr(P(n), "axis")) axis = 1;  // opsets before 4 defaulted to 1
   TERN_RETURN_IF_ERROR(norm_axis(n, axis, rank_of(n, 0), &o.axis));
   set(n, n.onnx_type == "Concat" ? OpType::Concat : OpType::Gather, std::move(o));
   if (n.onnx_type == "Concat") {
@@ -525,10 +535,16 @@ Status lower_split(ir::Graph&, Node& n) {
 Status lower_slice(ir::Graph&, Node& n) {
   const Shape& x = input(n, 0)->shape;
   std::vector<int64_t> starts, ends, axes, steps;
-  TERN_RETURN_IF_ERROR(const_ints(n, 1, "starts", &starts));
-  TERN_RETURN_IF_ERROR(const_ints(n, 2, "ends", &ends));
-  if (input(n, 3)) TERN_RETURN_IF_ERROR(const_ints(n, 3, "axes", &axes));
-  if (input(n, 4)) TERN_RETURN_IF_ERROR(const_ints(n, 4, "steps", &steps));
+  if (find_attr(P(n), "starts")) {  // opsets before 10
+    starts = attr_ints(P(n), "starts");
+    ends = attr_ints(P(n), "ends");
+    axes = attr_ints(P(n), "axes");
+  } else {
+    TERN_RETURN_IF_ERROR(const_ints(n, 1, "starts", &starts));
+    TERN_RETURN_IF_ERROR(const_ints(n, 2, "ends", &ends));
+    if (input(n, 3)) TERN_RETURN_IF_ERROR(const_ints(n, 3, "axes", &axes));
+    if (input(n, 4)) TERN_RETURN_IF_ERROR(const_ints(n, 4, "steps", &steps));
+  }
   if (axes.empty())
     for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
   if (steps.empty()) steps.assign(starts.size(), 1);
@@ -610,9 +626,13 @@ Status lower_pad(ir::Graph&, Node& n) {
   return Status::ok();
 }
 
-Status lower_resize(ir::Graph&, Node& n) {
+Status lower_resize(ir::Graph& g, Node& n) {
   const Shape& x = input(n, 0)->shape;
   const auto& p = P(n);
+  if (g.opset < 11) {  // Resize-10 takes (X, scales) and uses asymmetric coordinates
+    n.inputs.resize(2);
+    n.inputs.insert(n.inputs.begin() + 1, nullptr);
+  }
   if (attr_int(p, "antialias", 0)) return fail(n, StatusCode::kUnsupported, "antialias=1 is not supported");
   std::string keep = attr_string(p, "keep_aspect_ratio_policy", "stretch");
   if (keep != "stretch") return fail(n, StatusCode::kUnsupported, "keep_aspect_ratio_policy '%s' is not supported", keep.c_str());
@@ -654,7 +674,7 @@ Status lower_resize(ir::Graph&, Node& n) {
   else if (mode == "linear") o.mode = fb::ResizeMode::Linear;
   else if (mode == "cubic") o.mode = fb::ResizeMode::Cubic;
   else return fail(n, StatusCode::kInvalidArgument, "mode '%s'", mode.c_str());
-  std::string ct = attr_string(p, "coordinate_transformation_mode", "half_pixel");
+  std::string ct = attr_string(p, "coordinate_transformation_mode", g.opset < 11 ? "asymmetric" : "half_pixel");
   static const std::unordered_map<std::string, fb::CoordinateTransform> kCt = {
       {"half_pixel", fb::CoordinateTransform::HalfPixel}, {"asymmetric", fb::CoordinateTransform::Asymmetric},
       {"align_corners", fb::CoordinateTransform::AlignCorners}, {"pytorch_half_pixel", fb::CoordinateTransform::PytorchHalfPixel},
@@ -663,7 +683,7 @@ Status lower_resize(ir::Graph&, Node& n) {
   if (it == kCt.end() || it->second == fb::CoordinateTransform::TfCropAndResize)
     return fail(n, StatusCode::kUnsupported, "coordinate_transformation_mode '%s' is not supported", ct.c_str());
   o.coordinate_transformation_mode = it->second;
-  std::string nm = attr_string(p, "nearest_mode", "round_prefer_floor");
+  std::string nm = attr_string(p, "nearest_mode", g.opset < 11 ? "floor" : "round_prefer_floor");
   if (nm == "round_prefer_floor") o.nearest_mode = fb::NearestMode::RoundPreferFloor;
   else if (nm == "round_prefer_ceil") o.nearest_mode = fb::NearestMode::RoundPreferCeil;
   else if (nm == "floor") o.nearest_mode = fb::NearestMode::Floor;
@@ -728,6 +748,12 @@ Status lower_shape(ir::Graph&, Node& n) {
 }
 
 Status lower_dropout(ir::Graph& g, Node& n) {
+  // Inference Dropout is Identity; training mode would drop values at random.
+  if (Value* tm = input(n, 2)) {
+    if (!tm->is_constant() || tm->dtype != DType::Bool || tm->shape.numel() != 1)
+      return fail(n, StatusCode::kUnsupported, "training_mode must be a constant false (dropout at run time is training)");
+    if (tm->data->at(0)) return fail(n, StatusCode::kUnsupported, "training_mode is true: dropout at run time is training, not inference");
+  }
   TERN_RETURN_IF_ERROR(keep_outputs(g, n, 1));
   keep_inputs(n, 1);
   set(n, OpType::Identity);
@@ -833,6 +859,9 @@ Status lower_node(ir::Graph& g, ir::Node& n) {
                     static_cast<long long>(g.opset), static_cast<long long>(axis), r - 1);
     }
   }
+  // Opsets before 7 broadcast binary ops by an explicit axis, not numpy-style.
+  if (find_attr(P(n), "broadcast") && attr_int(P(n), "broadcast", 0) != 0)
+    return fail(n, StatusCode::kUnsupported, "the legacy 'broadcast' attribute (opsets before 7) is not supported; re-export with opset 13+");
   TERN_RETURN_IF_ERROR(it->second(g, n));
   n.lowered = true;
   return Status::ok();

@@ -65,6 +65,8 @@ class Graph {
   Node* add_node(const std::string& name);
   // A unique name starting with `base`.
   std::string unique_name(const std::string& base);
+  // Marks a name as taken (for values created later under it).
+  void reserve_name(const std::string& name) { name_counts_[name]++; }
 
   std::vector<std::unique_ptr<Node>>& nodes() { return nodes_; }
   const std::vector<std::unique_ptr<Node>>& nodes() const { return nodes_; }

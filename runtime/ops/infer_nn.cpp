@@ -110,8 +110,7 @@ Status infer_conv_transpose(const InferContext& c) {
     int64_t v = o->strides[i] * (x.shape[2 + i] - 1) + o->output_padding[i] +
                 (o->kernel_shape[i] - 1) * o->dilations[i] + 1 - o->pads[i] - o->pads[i + spatial];
     if (v < 1) return c.error("output spatial size on axis %d would be %lld", i, static_cast<long long>(v));
-    if (o->output_padding[i] < 0 || (o->output_padding[i] >= o->strides[i] && o->output_padding[i] >= o->dilations[i]))
-      return c.error("output_padding[%d] = %d must be smaller than the stride or the dilation", i, o->output_padding[i]);
+    if (o->output_padding[i] < 0) return c.error("output_padding[%d] = %d is negative", i, o->output_padding[i]);
     out[2 + i] = v;
   }
   c.outputs[0] = {x.dtype, out, nullptr};
