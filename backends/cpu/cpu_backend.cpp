@@ -1,0 +1,104 @@
+#include "cpu/cpu_backend.h"
+
+#include <cstdlib>
+#include <vector>
+
+#include "cpu/cpu_kernel.h"
+#include "ops/op_defs.h"
+#include "reference/kernel.h"
+
+namespace tern {
+
+namespace {
+
+// One prepared node: either a CPU kernel instance or a reference kernel call.
+struct Step {
+  std::unique_ptr<cpu::CpuKernel> kernel;
+  ref::KernelContext ref;
+  ref::KernelFn ref_fn = nullptr;
+};
+
+class CpuExecutable final : public Executable {
+ public:
+  ~CpuExecutable() override { std::free(scratch_); }
+
+  Status init(const Subgraph& g, const BackendOptions& opts) {
+    cpu::Context ctx;
+    ctx.num_threads = opts.num_threads;
+    size_t ni = 0, no = 0;
+    for (const NodeView& v : g.nodes) {
+      ni += v.inputs.size();
+      no += v.outputs.size();
+    }
+    in_ptrs_.reserve(ni);
+    out_ptrs_.reserve(no);
+    size_t scratch = 0;
+    steps_.resize(g.nodes.size());
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const NodeView& v = g.nodes[i];
+      Step& s = steps_[i];
+      size_t in_begin = in_ptrs_.size(), out_begin = out_ptrs_.size();
+      for (int32_t t : v.inputs) in_ptrs_.push_back(t < 0 ? nullptr : &g.tensors[static_cast<size_t>(t)]);
+      for (int32_t t : v.outputs) out_ptrs_.push_back(t < 0 ? nullptr : &g.tensors[static_cast<size_t>(t)]);
+      std::span<const TensorRef* const> ins{in_ptrs_.data() + in_begin, v.inputs.size()};
+      std::span<const TensorRef* const> outs{out_ptrs_.data() + out_begin, v.outputs.size()};
+      TERN_ASSIGN_OR_RETURN(s.kernel, cpu::create_kernel(ctx, v, ins, outs, g.is_constant));
+      if (s.kernel) {
+        scratch = std::max(scratch, s.kernel->scratch_bytes());
+        continue;
+      }
+      ref::KernelEntry k = ref::kernel_for(v.op);
+      if (!k.run)
+        return TERN_ERROR(kUnsupported, "node '%s' (%s): the CPU backend has no kernel for this op", v.name, ops::op_name(v.op));
+      s.ref_fn = k.run;
+      s.ref.node_name = v.name;
+      s.ref.op = v.op;
+      s.ref.options = v.options;
+      s.ref.inputs = ins;
+      s.ref.outputs = outs;
+      s.ref.num_threads = opts.num_threads;
+      if (k.scratch) scratch = std::max(scratch, k.scratch(s.ref));
+    }
+    if (scratch) {
+      scratch_ = std::aligned_alloc(64, (scratch + 63) / 64 * 64);
+      if (!scratch_) return TERN_ERROR(kOutOfMemory, "cannot allocate %zu bytes of kernel scratch", scratch);
+    }
+    for (Step& s : steps_) s.ref.scratch = scratch_;
+    return Status::ok();
+  }
+
+  Status execute() override {
+    for (Step& s : steps_) {
+      if (s.kernel) TERN_RETURN_IF_ERROR(s.kernel->run(scratch_));
+      else TERN_RETURN_IF_ERROR(s.ref_fn(s.ref));
+    }
+    return Status::ok();
+  }
+
+ private:
+  std::vector<Step> steps_;
+  std::vector<const TensorRef*> in_ptrs_, out_ptrs_;
+  void* scratch_ = nullptr;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  const char* name() const override { return "cpu"; }
+  bool is_available() const override { return true; }
+  bool supports(const NodeQuery& q, std::string* why) const override {
+    if (ref::kernel_for(q.op).run) return true;  // every op has at least its reference kernel here
+    if (why) *why = "no CPU kernel";
+    return false;
+  }
+  Result<std::unique_ptr<Executable>> prepare(const Subgraph& g, const BackendOptions& o) override {
+    auto e = std::make_unique<CpuExecutable>();
+    TERN_RETURN_IF_ERROR(e->init(g, o));
+    return std::unique_ptr<Executable>(std::move(e));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+
+}  // namespace tern

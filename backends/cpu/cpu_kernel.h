@@ -1,0 +1,32 @@
+// CPU kernels: objects created at prepare (validation, weight packing, operator creation) and run
+// many times without allocating.
+#pragma once
+
+#include <memory>
+#include <span>
+
+#include "backend.h"
+#include "core/status.h"
+
+namespace tern::cpu {
+
+struct Context {
+  int num_threads = 1;
+};
+
+class CpuKernel {
+ public:
+  virtual ~CpuKernel() = default;
+  // Temporary memory run() needs; the backend passes one shared block of the largest size.
+  virtual size_t scratch_bytes() const { return 0; }
+  virtual Status run(void* scratch) = 0;
+};
+
+// The explicit table of CPU kernels (backends/cpu/kernels.cpp). Returns nullptr (and OK) when the
+// CPU backend has no specialized kernel for this node, so the reference kernel runs it.
+Result<std::unique_ptr<CpuKernel>> create_kernel(const Context& ctx, const NodeView& node,
+                                                 std::span<const TensorRef* const> inputs,
+                                                 std::span<const TensorRef* const> outputs,
+                                                 std::span<const uint8_t> is_constant);
+
+}  // namespace tern::cpu
