@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; any usage error exits 2 (reported errors exit 1).
+    return app.exit(e) == 0 ? 0 : 2;
   }
   return tern::cli::exit_code();
 }
