@@ -264,7 +264,7 @@ Status lower_batch_norm(ir::Graph& g, Node& n) {
 }
 
 Status lower_layer_norm(ir::Graph& g, Node& n) {
-  TERN_RETURN_IF_ERROR(keep_outputs(g, n, 1));
+  TERN_RETURN_IF_ERROR(keep_outputs(g, n, 3));  // Y, optional Mean and InvStdDev
   fb::NormOptionsT o;
   o.epsilon = attr_float(P(n), "epsilon", 1e-5f);
   TERN_RETURN_IF_ERROR(norm_axis(n, attr_int(P(n), "axis", -1), rank_of(n, 0), &o.axis));

@@ -229,8 +229,8 @@ Status infer_pad(const InferContext& c) {
     if (out[i] < 0) return c.error("pads remove more than axis %d of X %s holds", i, x.shape.str().c_str());
     if (o->mode != fb::PadMode::Constant && (b < 0 || e < 0))
       return c.unsupported("negative pads are only supported in constant mode");
-    if (o->mode == fb::PadMode::Reflect && (b >= x.shape[i] || e >= x.shape[i]) && (b || e))
-      return c.error("reflect padding on axis %d must be smaller than its size %lld", i, static_cast<long long>(x.shape[i]));
+    // Reflect pads as wide as the axis or wider are fine: they reflect again (numpy.pad, and the
+    // ONNX operator's own example pads a size-2 axis by 2).
     if (o->mode != fb::PadMode::Constant && x.shape[i] == 0 && (b || e))
       return c.error("cannot pad the empty axis %d in %s mode", i, fb::EnumNamePadMode(o->mode));
   }

@@ -222,6 +222,11 @@ Status infer_layer_norm(const InferContext& c) {
                      t->shape.str().c_str(), inner.str().c_str());
   }
   c.outputs[0] = {x.dtype, x.shape, nullptr};
+  // Optional Mean and InvStdDev: X's shape with the normalized axes reduced to 1, in float32
+  // (ONNX's default stash_type).
+  Shape stat = x.shape;
+  for (int i = o->axis; i < stat.rank; ++i) stat[i] = 1;
+  for (size_t i = 1; i < c.outputs.size(); ++i) c.outputs[i] = {DType::Float32, stat, nullptr};
   return Status::ok();
 }
 

@@ -17,7 +17,7 @@ const OpDef kOps[] = {
     {OpType::Gemm, "Gemm", O::GemmOptions, 2, 3, 1, 1, infer_gemm},
     {OpType::MatMul, "MatMul", O::MatMulOptions, 2, 3, 1, 1, infer_matmul},
     {OpType::BatchNormalization, "BatchNormalization", O::NormOptions, 5, 5, 1, 1, infer_batch_norm},
-    {OpType::LayerNormalization, "LayerNormalization", O::NormOptions, 2, 3, 1, 1, infer_layer_norm},
+    {OpType::LayerNormalization, "LayerNormalization", O::NormOptions, 2, 3, 1, 3, infer_layer_norm},
     {OpType::GroupNormalization, "GroupNormalization", O::NormOptions, 3, 3, 1, 1, infer_group_norm},
     {OpType::InstanceNormalization, "InstanceNormalization", O::NormOptions, 3, 3, 1, 1, infer_instance_norm},
     {OpType::Add, "Add", O::NONE, 2, 2, 1, 1, infer_binary},
