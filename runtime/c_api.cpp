@@ -16,6 +16,7 @@ struct tern_plan {
 
 struct tern_session {
   std::unique_ptr<tern::Session> session;
+  tern_plan plan;  // the session's own reference to its plan (tern_session_plan)
 };
 
 namespace {
@@ -118,6 +119,8 @@ tern_status tern_plan_load_memory(const void* data, size_t size, uint32_t flags,
 
 void tern_plan_destroy(tern_plan* plan) { delete plan; }
 
+const tern_plan* tern_session_plan(const tern_session* session) { return session ? &session->plan : nullptr; }
+
 size_t tern_plan_num_inputs(const tern_plan* plan) { return plan ? plan->plan->inputs().size() : 0; }
 size_t tern_plan_num_outputs(const tern_plan* plan) { return plan ? plan->plan->outputs().size() : 0; }
 
@@ -157,7 +160,7 @@ tern_status tern_session_create(const tern_plan* plan, const tern_session_option
   return guarded([&] {
     auto r = tern::Session::create(plan->plan, so);
     if (!r.is_ok()) return fail(r.status());
-    *out_session = new tern_session{std::move(r).value()};
+    *out_session = new tern_session{std::move(r).value(), tern_plan{plan->plan}};
     return TERN_OK;
   });
 }

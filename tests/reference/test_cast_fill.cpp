@@ -75,11 +75,15 @@ void expected_cast(const HostTensor& x, int64_t i, HostTensor& y) {
     }
     y.data<uint16_t>()[i] = best;
   } else if (!is_integer_dtype(x.dtype) && x.dtype != DType::Bool) {  // float -> int: truncate, saturate
-    long double lo = is_signed(to) ? -std::ldexp(1.0L, bits_of(to) - 1) : 0;
-    long double hi = (is_signed(to) ? std::ldexp(1.0L, bits_of(to) - 1) : std::ldexp(1.0L, bits_of(to))) - 1;
+    // Saturate by comparing with the exact powers of two 2^(bits-1) / 2^bits and clamping in
+    // integers: where long double has only 53 bits (armhf), 2^63 - 1 is not representable.
+    const int bits = bits_of(to);
+    const long double lim = is_signed(to) ? std::ldexp(1.0L, bits - 1) : std::ldexp(1.0L, bits);
+    const int64_t hi_int = bits == 64 ? INT64_MAX : static_cast<int64_t>((uint64_t{1} << (is_signed(to) ? bits - 1 : bits)) - 1);
+    const int64_t lo_int = is_signed(to) ? (bits == 64 ? INT64_MIN : -(int64_t{1} << (bits - 1))) : 0;
     long double t = std::isnan(v) ? 0 : std::trunc(v);
-    t = t < lo ? lo : (t > hi ? hi : t);
-    put_int(y, i, static_cast<int64_t>(t));
+    int64_t r = t >= lim ? hi_int : (t < (is_signed(to) ? -lim : 0.0L) ? lo_int : static_cast<int64_t>(t));
+    put_int(y, i, r);
   } else {  // int/bool -> int: modulo 2^bits
     put_int(y, i, x.dtype == DType::Int64 ? x.data<int64_t>()[i] : static_cast<int64_t>(v));
   }

@@ -43,7 +43,7 @@ HostTensor softmax_ref(const HostTensor& x, int axis, bool log) {
 
 }  // namespace
 
-TEST_CASE("softmax: random shapes and axes vs exp(x - max) / sum in double; rows sum to 1") {
+TEST_CASE("softmax: random shapes and axes vs exp(x - max) / sum in double, rows sum to 1") {
   std::mt19937 rng(1313);
   for (int trial = 0; trial < 60; ++trial) {
     const int rank = 1 + static_cast<int>(rng() % 4);

@@ -140,7 +140,7 @@ HostTensor filled(Shape s, float v) {
 
 fs::path data_dir() {
   if (const char* env = std::getenv("TERN_OPS_GOLDEN_DIR")) return env;
-  return (fs::path(__FILE__).parent_path() / ".." / "data" / "tern_ops").lexically_normal();
+  return (fs::path(TERN_TEST_DATA_DIR) / "tern_ops").lexically_normal();
 }
 
 struct Golden {

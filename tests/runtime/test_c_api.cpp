@@ -35,7 +35,7 @@ namespace tern::test {
 
 namespace {
 
-fs::path data_dir() { return fs::path(__FILE__).parent_path() / ".." / "data"; }
+fs::path data_dir() { return fs::path(TERN_TEST_DATA_DIR); }
 
 std::string write_small_plan() {
   auto c = compile_onnx((data_dir() / "small_cnn.onnx").string(), {"image=2x3x17x15"});

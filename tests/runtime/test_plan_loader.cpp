@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "compiler/onnx_builder.h"
 #include "core/plan_format.h"
 #include "support/pipeline.h"
 
@@ -17,7 +18,7 @@ namespace tern::test {
 
 namespace {
 
-fs::path data_dir() { return fs::path(__FILE__).parent_path() / ".." / "data"; }
+fs::path data_dir() { return fs::path(TERN_TEST_DATA_DIR); }
 
 CompiledPlan small_plan() {
   auto c = compile_onnx((data_dir() / "small_cnn.onnx").string(), {"image=2x3x17x15"});
@@ -190,10 +191,61 @@ TEST_CASE("loader: consistent checksums but inconsistent contents are rejected")
   }
   {
     auto b = cp.bytes;
-    auto* n = mutable_plan(b)->mutable_nodes()->GetMutableObject(1);
-    REQUIRE(n->mutate_op(static_cast<fb::OpType>(9999)));
+    // A field holding its default (op Conv = 0) is not stored and cannot be mutated in place:
+    // take the first node whose op is stored.
+    auto* nodes = mutable_plan(b)->mutable_nodes();
+    bool mutated = false;
+    for (flatbuffers::uoffset_t i = 0; i < nodes->size() && !mutated; ++i)
+      mutated = nodes->GetMutableObject(i)->mutate_op(static_cast<fb::OpType>(9999));
+    REQUIRE(mutated);
     expect_rejected(b, "unknown op", "an unknown op type");
   }
+}
+
+TEST_CASE("loader: constants the CPU backend packed and released still read back intact") {
+  // A CPU session drops the mapped pages of the weights XNNPACK packed (Plan::release_constant_pages,
+  // several pages here); a reference run on the same plan afterwards re-reads them from the file and
+  // must give bit-identical outputs to a run on an untouched copy. With borrowed memory (no file
+  // mapping) nothing may be dropped: dropping anonymous pages would read back zeros.
+  OnnxBuilder b(13);
+  std::string x = b.input("x", {4, 384});
+  std::string w = b.random({384, 512});
+  std::string bias = b.random({512});
+  std::string h = b.node("Gemm", {x, w, bias});
+  std::string y = b.node("Relu", {h});
+  b.output(y, 2);
+  std::string onnx = b.save("release");
+  auto c = compile_onnx(onnx);
+  std::remove(onnx.c_str());
+  REQUIRE_MESSAGE(c.is_ok(), c.status().message());
+  HostTensor in(DType::Float32, Shape{4, 384});
+  for (int64_t i = 0; i < in.numel(); ++i) in.data<float>()[i] = static_cast<float>((i * 37) % 101) / 50.0f - 1.0f;
+  auto want = run_plan(c->plan, {in}, "reference");  // c->plan is a private copy
+  REQUIRE(want.is_ok());
+
+  fs::path p = fs::temp_directory_path() / "tern_release_test.tern";
+  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(c->bytes.data()), static_cast<long>(c->bytes.size()));
+  auto mapped = Plan::load_file(p.string());
+  REQUIRE_MESSAGE(mapped.is_ok(), mapped.status().message());
+  std::unique_ptr<uint8_t, decltype(&std::free)> buf(
+      static_cast<uint8_t*>(std::aligned_alloc(64, (c->bytes.size() + 63) / 64 * 64)), &std::free);
+  std::memcpy(buf.get(), c->bytes.data(), c->bytes.size());
+  auto borrowed = Plan::load_memory(buf.get(), c->bytes.size());  // 64-byte aligned: borrowed, not copied
+  REQUIRE(borrowed.is_ok());
+  for (const auto& plan : {*mapped, *borrowed}) {
+    auto cpu = run_plan(plan, {in}, "cpu");
+    REQUIRE_MESSAGE(cpu.is_ok(), cpu.status().message());
+    check_close((*cpu)[0], (*want)[0], 1e-4, 1e-5, "cpu vs reference");
+    auto again = run_plan(plan, {in}, "reference");
+    REQUIRE(again.is_ok());
+    CHECK((*again)[0].bytes == (*want)[0].bytes);
+    for (size_t t = 0; t < plan->tensors().size(); ++t) {
+      const TensorDesc& d = plan->tensors()[t];
+      if (d.storage != fb::Storage::Constant) continue;
+      CHECK(std::memcmp(d.const_data, c->plan->tensors()[t].const_data, d.size) == 0);
+    }
+  }
+  fs::remove(p);
 }
 
 }  // namespace tern::test

@@ -3,7 +3,12 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
+
+#include "backend_registry.h"
 
 #include "reference/kernel.h"
 
@@ -68,12 +73,188 @@ Status try_run_reference(const NodeSpec& node, std::vector<HostTensor>* outputs)
   return ref::run_node_once(kc);
 }
 
+Backend* backend_under_test() {
+  static std::unique_ptr<Backend> backend = []() -> std::unique_ptr<Backend> {
+    const char* name = std::getenv("TERN_TEST_BACKEND");
+    if (!name || !*name || std::strcmp(name, "reference") == 0) return nullptr;
+    std::unique_ptr<Backend> b = make_backend(name);
+    if (!b || !b->is_available()) {
+      std::fprintf(stderr, "TERN_TEST_BACKEND=%s: backend %s\n", name, b ? "not available on this machine" : "not compiled in");
+      std::exit(2);
+    }
+    std::atexit([] {
+      std::fprintf(stderr, "[tern] backend under test %s: ran %d nodes, declined %d (reference only)\n",
+                   std::getenv("TERN_TEST_BACKEND"), backend_tally().ran, backend_tally().declined);
+    });
+    return b;
+  }();
+  return backend.get();
+}
+
+BackendTally& backend_tally() {
+  static BackendTally t;
+  return t;
+}
+
+Tolerance backend_tolerance(const Backend& backend, OpType op, DType dtype) {
+  (void)backend;
+  Tolerance t;
+  if (dtype == DType::Float16) t.rtol = t.atol_rel_max = 1e-2;
+  // Ops whose outputs amplify rounding of their inputs' float sums (x/sqrt(var) with a tiny
+  // variance, exp of large logits) get one more decade.
+  switch (op) {
+    case OpType::LayerNormalization:
+    case OpType::GroupNormalization:
+    case OpType::InstanceNormalization:
+    case OpType::RMSNormalization:
+    case OpType::BatchNormalization:
+    case OpType::Pow:
+      t.rtol *= 10;
+      t.atol_rel_max *= 10;
+      break;
+    default: break;
+  }
+  return t;
+}
+
+namespace {
+
+bool default_constant(OpType op, size_t input) {
+  if (input == 0) return false;
+  switch (op) {
+    case OpType::Conv:
+    case OpType::ConvTranspose:
+    case OpType::Gemm:
+    case OpType::BatchNormalization:
+    case OpType::LayerNormalization:
+    case OpType::GroupNormalization:
+    case OpType::InstanceNormalization:
+    case OpType::RMSNormalization:
+    case OpType::PRelu: return true;
+    case OpType::MatMul: return input == 2;  // the fused bias
+    default: return false;
+  }
+}
+
+}  // namespace
+
+Status try_run_on_backend(const NodeSpec& node, Backend& backend, std::vector<HostTensor>* outputs) {
+  // Shapes from the op table, exactly as the compiler would record them.
+  std::vector<TensorInfo> infos(node.inputs.size());
+  std::vector<const TensorInfo*> info_ptrs(node.inputs.size(), nullptr);
+  std::vector<bool> constant(node.inputs.size(), false);
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    constant[i] = i < node.constant_inputs.size() ? node.constant_inputs[i] : default_constant(node.op, i);
+    if (node.inputs[i]) {
+      infos[i] = node.inputs[i]->info(node.inputs_constant || constant[i]);
+      info_ptrs[i] = &infos[i];
+    }
+  }
+  std::vector<TensorInfo> out_infos(static_cast<size_t>(node.num_outputs));
+  ops::InferContext ic;
+  ic.node_name = "test";
+  ic.op = node.op;
+  ic.options = &node.options;
+  ic.inputs = info_ptrs;
+  ic.outputs = out_infos;
+  TERN_RETURN_IF_ERROR(ops::infer_node(ic));
+  std::vector<const TensorInfo*> out_ptrs;
+  for (const TensorInfo& oi : out_infos) out_ptrs.push_back(&oi);
+
+  NodeQuery q;
+  q.op = node.op;
+  q.options = &node.options;
+  q.inputs = info_ptrs;
+  q.outputs = out_ptrs;
+  std::string why;
+  if (!backend.supports(q, &why)) return make_status(StatusCode::kUnsupported, "%s declines the node: %s", backend.name(), why.c_str());
+
+  outputs->clear();
+  for (const TensorInfo& oi : out_infos) outputs->emplace_back(oi.dtype, oi.shape);
+  // Tensors: inputs first, then outputs. Constant inputs point at the caller's data, as a
+  // mapped plan's weights would; the rest are copied into "arena" buffers of their own.
+  std::vector<HostTensor> arena_inputs(node.inputs.size());
+  std::vector<TensorRef> tensors;
+  std::vector<uint8_t> is_constant;
+  std::vector<int32_t> in_idx, out_idx, sub_inputs, sub_outputs;
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    if (!node.inputs[i]) {
+      in_idx.push_back(-1);
+      continue;
+    }
+    in_idx.push_back(static_cast<int32_t>(tensors.size()));
+    if (constant[i]) {
+      tensors.push_back(const_cast<HostTensor*>(node.inputs[i])->ref());
+      is_constant.push_back(1);
+    } else {
+      arena_inputs[i] = *node.inputs[i];
+      sub_inputs.push_back(static_cast<int32_t>(tensors.size()));
+      tensors.push_back(arena_inputs[i].ref());
+      is_constant.push_back(0);
+    }
+  }
+  for (HostTensor& o : *outputs) {
+    out_idx.push_back(static_cast<int32_t>(tensors.size()));
+    sub_outputs.push_back(static_cast<int32_t>(tensors.size()));
+    tensors.push_back(o.ref());
+    is_constant.push_back(0);
+  }
+  NodeView view;
+  view.name = "test";
+  view.op = node.op;
+  view.options = &node.options;
+  view.inputs = in_idx;
+  view.outputs = out_idx;
+  Subgraph g;
+  g.nodes = std::span<const NodeView>(&view, 1);
+  g.tensors = tensors;
+  g.is_constant = is_constant;
+  g.inputs = sub_inputs;
+  g.outputs = sub_outputs;
+  BackendOptions opts;
+  TERN_ASSIGN_OR_RETURN(std::unique_ptr<Executable> exe, backend.prepare(g, opts));
+  // Twice: a second run must give the same result (no state left behind by the first).
+  TERN_RETURN_IF_ERROR(exe->execute());
+  std::vector<HostTensor> first = *outputs;
+  TERN_RETURN_IF_ERROR(exe->execute());
+  for (size_t k = 0; k < outputs->size(); ++k)
+    if (first[k].bytes != (*outputs)[k].bytes)
+      return make_status(StatusCode::kInternal, "%s gives a different output %zu on its second run", backend.name(), k);
+  return Status::ok();
+}
+
 std::vector<HostTensor> run_reference(const NodeSpec& node) {
   std::vector<HostTensor> out;
   Status s = try_run_reference(node, &out);
   if (!s.is_ok()) {
     FAIL_CHECK(s.message());
     return {};
+  }
+  if (Backend* b = backend_under_test()) {
+    std::vector<HostTensor> got;
+    Status bs = try_run_on_backend(node, *b, &got);
+    if (bs.code() == StatusCode::kUnsupported) {
+      ++backend_tally().declined;
+    } else if (!bs.is_ok()) {
+      FAIL_CHECK(b->name() << " failed on " << ops::op_name(node.op) << ": " << bs.message());
+    } else {
+      ++backend_tally().ran;
+      REQUIRE(got.size() == out.size());
+      for (size_t k = 0; k < out.size(); ++k) {
+        std::string what = std::string(b->name()) + " vs reference, " + ops::op_name(node.op) + " output " + std::to_string(k);
+        for (const HostTensor* in : node.inputs)
+          what += in ? " " + in->shape.str() : " -";
+        if (out[k].dtype == DType::Float32 || out[k].dtype == DType::Float16) {
+          Tolerance t = backend_tolerance(*b, node.op, out[k].dtype);
+          double mx = 0;
+          for (int64_t i = 0; i < out[k].numel(); ++i)
+            if (out[k].dtype == DType::Float32 && std::isfinite(out[k].f(i))) mx = std::max(mx, std::fabs(static_cast<double>(out[k].f(i))));
+          check_close(got[k], out[k], t.rtol, t.atol_rel_max * mx, what);
+        } else {
+          check_equal(got[k], out[k], what);
+        }
+      }
+    }
   }
   return out;
 }

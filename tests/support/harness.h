@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "backend.h"
 #include "core/tensor.h"
 #include "ops/op_defs.h"
 
@@ -50,13 +51,43 @@ struct NodeSpec {
   std::vector<const HostTensor*> inputs;
   int num_outputs = 1;
   bool inputs_constant = false;  // expose input data to shape inference (Range needs it)
+  // Inputs that are constants (weights) when the node runs on a backend under test; empty = the
+  // usual convention of the op (Conv/ConvTranspose/Gemm: every input after the first; the
+  // normalizations: every input after the first; the rest: none).
+  std::vector<bool> constant_inputs;
 };
 
 // Runs shape inference and the reference kernel. Fails the current test (with the inference or
 // kernel message) and returns an empty vector on error.
+//
+// One op suite for every backend: when the environment names a backend under test
+// (TERN_TEST_BACKEND=cpu|vulkan, set by CTest for the second and third registration of the same
+// test binary), run_reference also runs the node on that backend and CHECKs its outputs against
+// the reference's within the tolerance of `backend_tolerance`. The reference result is returned
+// either way, so every hand-written expectation of the suite still applies to the reference.
 std::vector<HostTensor> run_reference(const NodeSpec& node);
 // Same, but returns the status instead of failing (for tests of error paths).
 Status try_run_reference(const NodeSpec& node, std::vector<HostTensor>* outputs);
+
+// The backend under test (from TERN_TEST_BACKEND), or nullptr for reference-only runs. Aborts the
+// test binary with a message if the named backend is not compiled in or not available.
+Backend* backend_under_test();
+// Runs one node on `backend` as a one-node partition (inputs marked constant in
+// `NodeSpec::constant_inputs` are handed over as constants, as weights are in a plan). Returns
+// kUnsupported with the backend's reason if its `supports` declines the node.
+Status try_run_on_backend(const NodeSpec& node, Backend& backend, std::vector<HostTensor>* outputs);
+// Tolerance of a backend against the reference for one op: fp32 rtol 1e-4 (relative to the
+// largest reference magnitude), fp16 1e-2; exact for integer outputs.
+struct Tolerance {
+  double rtol = 1e-4;
+  double atol_rel_max = 1e-4;  // atol = this * max |reference|
+};
+Tolerance backend_tolerance(const Backend& backend, OpType op, DType dtype);
+// How many nodes the backend under test ran / declined in this process (printed at exit).
+struct BackendTally {
+  int ran = 0, declined = 0;
+};
+BackendTally& backend_tally();
 
 // CHECKs that `got` matches `want`: same dtype and shape, and every element within
 // atol + rtol * |want|. On failure prints `what`, the shapes, the worst index and both values.

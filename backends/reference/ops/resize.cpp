@@ -42,14 +42,10 @@ double original_coord(const Axis& a, CoordinateTransform ct, int64_t xr) {
       return center * (1 - adjustment) + (x + 0.5) / a.scale - 0.5;
     }
     case CoordinateTransform::PytorchHalfPixel: return a.out > 1 ? (x + 0.5) / a.scale - 0.5 : 0.0;
-    case CoordinateTransform::AlignCorners: {
-      // ONNX defines length_resized as length_original * scale, which is fractional when the
-      // node gave `scales` (e.g. 4 * 0.6 = 2.4 while the output holds 2). When `sizes` were
-      // given, in * scale equals the output size up to float rounding: use the integer then.
-      double len = static_cast<double>(a.in) * a.scale;
-      if (std::fabs(len - static_cast<double>(a.out)) < 1e-4 * static_cast<double>(a.out)) len = static_cast<double>(a.out);
-      return a.out == 1 || len <= 1.0 ? 0.0 : x * static_cast<double>(a.in - 1) / (len - 1.0);
-    }
+    case CoordinateTransform::AlignCorners:
+      // length_resized is the output length, as the operator text and PyTorch have it (ONNX's
+      // numpy reference uses the fractional in * scale instead when `scales` are given).
+      return a.out == 1 ? 0.0 : x * static_cast<double>(a.in - 1) / static_cast<double>(a.out - 1);
     case CoordinateTransform::Asymmetric: return x / a.scale;
     case CoordinateTransform::TfCropAndResize:
       return a.out > 1 ? x * static_cast<double>(a.in - 1) / static_cast<double>(a.out - 1)

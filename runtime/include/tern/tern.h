@@ -123,6 +123,9 @@ TERN_API void tern_session_options_init(tern_session_options* options);
 TERN_API tern_status tern_session_create(const tern_plan* plan, const tern_session_options* options,
                                          tern_session** out_session);
 TERN_API void tern_session_destroy(tern_session* session);
+/* The plan this session runs (the session holds its own reference): valid while the session
+ * lives, even after the caller destroyed its plan handle. Do not pass it to tern_plan_destroy. */
+TERN_API const tern_plan* tern_session_plan(const tern_session* session);
 /* Which backend(s) run the session, e.g. "cpu" or "vulkan+cpu". Valid while the session lives. */
 TERN_API const char* tern_session_backend(const tern_session* session);
 
