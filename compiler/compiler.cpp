@@ -5,6 +5,7 @@
 #include "emit/plan_writer.h"
 #include "import/onnx_import.h"
 #include "plan/memory_planner.h"
+#include "plan/partition.h"
 
 #ifndef TERN_VERSION_STRING
 #define TERN_VERSION_STRING "0.0.0"
@@ -15,8 +16,8 @@ namespace tern::compiler {
 const char* compiler_version() { return "tern " TERN_VERSION_STRING; }
 
 Result<Compiled> compile_graph(const CompileOptions& options) {
-  if (options.target != "cpu")
-    return TERN_ERROR(kInvalidArgument, "unknown target '%s' (available: cpu)", options.target.c_str());
+  if (options.target != "cpu" && options.target != "vulkan")
+    return TERN_ERROR(kInvalidArgument, "unknown target '%s' (available: cpu, vulkan)", options.target.c_str());
   std::vector<InputShape> shapes;
   for (const std::string& s : options.input_shapes) {
     TERN_ASSIGN_OR_RETURN(InputShape is, parse_input_shape(s));
@@ -32,6 +33,13 @@ Result<Compiled> compile_graph(const CompileOptions& options) {
   ir::Graph& g = *c.graph;
   TERN_RETURN_IF_ERROR(infer_and_fold(g, c.log));
   TERN_RETURN_IF_ERROR(canonicalize(g, c.log));
+  if (options.fuse) TERN_RETURN_IF_ERROR(run_fusion_passes(g, c.log));
+  // Layout after fusion (it sees the fused Conv/activation nodes); the shuffle simplifier then
+  // merges the region-edge Transposes into the Reshape/Transpose chains next to them.
+  if (options.layout && options.target == "cpu") {
+    TERN_RETURN_IF_ERROR(layout_channels_last(g, c.log));
+    if (options.fuse) TERN_RETURN_IF_ERROR(simplify_shuffles(g, c.log));
+  }
   TERN_RETURN_IF_ERROR(eliminate_dead_code(g, c.log));
   TERN_RETURN_IF_ERROR(verify_graph(g));
   return c;
@@ -45,6 +53,7 @@ Result<std::vector<uint8_t>> emit_plan(const Compiled& c, const CompileOptions& 
   info.source_name = std::filesystem::path(options.model_path).filename().string();
   info.source_sha256 = c.sha256;
   info.input_shapes = options.input_shapes;
+  TERN_ASSIGN_OR_RETURN(info.partitions, partition_graph(g, options.target));
   TERN_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, build_plan(g, mp, c.log, info));
   if (stats) {
     stats->nodes = g.nodes().size();

@@ -15,6 +15,8 @@ struct CompileOptions {
   std::string model_path;
   std::vector<std::string> input_shapes;  // "NAME=1x3x224x224"
   std::string target = "cpu";             // partitioning target
+  bool fuse = true;                       // run the fusion passes (tern compile --no-fuse: false)
+  bool layout = true;                     // CPU target: the channels-last layout pass (passes/layout.cpp)
 };
 
 struct Compiled {

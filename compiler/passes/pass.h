@@ -33,6 +33,33 @@ Status infer_and_fold(ir::Graph& g, PassLog& log);
 // collapse; reshapes to the same shape and Identities disappear; unused optional outputs are dropped.
 Status canonicalize(ir::Graph& g, PassLog& log);
 
+// Fusion passes (compiler/passes/fuse_*.cpp), in the order compile_graph runs them. Each matches
+// only where every intermediate value has no reader outside the pattern and is not a graph output,
+// rewrites in place, and logs one PassReport per pattern.
+// Reshape/Transpose chains -> at most Reshape-Transpose-Reshape (fuse_shuffle.cpp).
+Status simplify_shuffles(ir::Graph& g, PassLog& log);
+// Decomposed LayerNorm / RMSNorm -> LayerNormalization / RMSNormalization (fuse_norm.cpp).
+Status fuse_normalizations(ir::Graph& g, PassLog& log);
+// Erf/tanh GELU, SiLU, HardSwish decompositions -> Activation (fuse_activation.cpp).
+Status fuse_activations(ir::Graph& g, PassLog& log);
+// Scaled-dot-product attention -> Attention (fuse_attention.cpp).
+Status fuse_attention(ir::Graph& g, PassLog& log);
+// BatchNormalization folded into Conv/Gemm/MatMul, or turned into Mul + Add (fuse_linear.cpp).
+Status fuse_batch_norms(ir::Graph& g, PassLog& log);
+// Conv/Gemm/MatMul + Mul(constant per output channel) -> scaled weights (fuse_linear.cpp).
+Status fuse_channel_scales(ir::Graph& g, PassLog& log);
+// MatMul/Gemm + Add(constant bias) -> MatMul/Gemm with bias (fuse_linear.cpp).
+Status fuse_linear_bias(ir::Graph& g, PassLog& log);
+// Relu/Clip/Sigmoid/Tanh/HardSigmoid/HardSwish/Activation after Conv/Gemm/MatMul -> the producer's
+// fused activation (fuse_activation.cpp).
+Status fuse_activation_into_producers(ir::Graph& g, PassLog& log);
+// All of the above, in order.
+Status run_fusion_passes(ir::Graph& g, PassLog& log);
+
+// CPU target: NCHW Conv/pool/elementwise regions -> channels-last, with Transposes at the region
+// edges only (compiler/passes/layout.cpp).
+Status layout_channels_last(ir::Graph& g, PassLog& log);
+
 // Removes nodes and values no graph output depends on.
 Status eliminate_dead_code(ir::Graph& g, PassLog& log);
 

@@ -1,4 +1,6 @@
 // Shape inference: convolution, linear algebra, normalization, pooling.
+#include <algorithm>
+
 #include "ops/op_defs.h"
 
 namespace tern::ops {
@@ -29,11 +31,50 @@ int64_t window_out(int64_t in, int64_t pad_total, int64_t k, int64_t stride, int
 }
 
 bool is_float(DType t) { return t == DType::Float32 || t == DType::Float16; }
+
+// Shape [N, C, s...] <-> [N, s..., C] (channels_last Conv and pools, set by the layout pass).
+Shape to_channels_first(const Shape& s) {
+  Shape r = s;
+  r[1] = s[s.rank - 1];
+  for (int i = 2; i < s.rank; ++i) r[i] = s[i - 1];
+  return r;
+}
+Shape to_channels_last(const Shape& s) {
+  Shape r = s;
+  for (int i = 1; i < s.rank - 1; ++i) r[i] = s[i + 1];
+  r[s.rank - 1] = s[1];
+  return r;
+}
+
+// Infers a channels_last node with the channels-first rules: X is viewed as [N, C, s...] and Y
+// turned back to channels-last. `nchw` must not look at channels_last itself.
+Status infer_channels_last(const InferContext& c, Status (*nchw)(const InferContext&)) {
+  const TensorInfo* x0 = c.in(0);
+  if (!x0 || x0->shape.rank < 3) return c.error("a channels_last input must be [N, spatial..., C]");
+  TensorInfo x = *x0;
+  x.shape = to_channels_first(x.shape);
+  const TensorInfo* ins[8] = {};
+  const size_t n = std::min<size_t>(c.inputs.size(), 8);
+  for (size_t i = 0; i < n; ++i) ins[i] = c.inputs[i];
+  ins[0] = &x;
+  InferContext cf = c;
+  cf.inputs = std::span<const TensorInfo* const>(ins, n);
+  TERN_RETURN_IF_ERROR(nchw(cf));
+  if (!c.outputs.empty()) c.outputs[0].shape = to_channels_last(c.outputs[0].shape);
+  return Status::ok();
+}
 bool is_quant8(DType t) { return t == DType::Int8 || t == DType::UInt8; }
 
 }  // namespace
 
+Status infer_conv_nchw(const InferContext& c);
+
 Status infer_conv(const InferContext& c) {
+  if (c.opts<fb::ConvOptionsT>()->channels_last) return infer_channels_last(c, infer_conv_nchw);
+  return infer_conv_nchw(c);
+}
+
+Status infer_conv_nchw(const InferContext& c) {
   const auto* o = c.opts<fb::ConvOptionsT>();
   const TensorInfo& x = *c.in(0);
   const TensorInfo& w = *c.in(1);
@@ -262,7 +303,14 @@ Status infer_global_pool(const InferContext& c) {
   return Status::ok();
 }
 
+Status infer_pool_nchw(const InferContext& c);
+
 Status infer_pool(const InferContext& c) {
+  if (c.opts<fb::PoolOptionsT>()->channels_last) return infer_channels_last(c, infer_pool_nchw);
+  return infer_pool_nchw(c);
+}
+
+Status infer_pool_nchw(const InferContext& c) {
   const auto* o = c.opts<fb::PoolOptionsT>();
   const TensorInfo& x = *c.in(0);
   if (x.shape.rank < 3 || x.shape.rank > 5)

@@ -93,6 +93,13 @@ const OpDef kOps[] = {
     {OpType::SelectiveScan, "SelectiveScan", O::SelectiveScanOptions, 5, 9, 1, 2, infer_selective_scan},
     {OpType::LMU, "LMU", O::NONE, 3, 4, 1, 2, infer_lmu},
     {OpType::LIF, "LIF", O::LIFOptions, 1, 2, 1, 2, infer_lif},
+    // Created by the compiler's fusion passes only.
+    {OpType::Activation, "Activation", O::ActivationOptions, 1, 1, 1, 1, infer_activation},
+    {OpType::RMSNormalization, "RMSNormalization", O::NormOptions, 2, 2, 1, 1, infer_rms_norm},
+    {OpType::Attention, "Attention", O::AttentionOptions, 3, 4, 1, 1, infer_attention},
+    // int8 quantization edges (infer_quant.cpp; docs/quantization-scheme.md).
+    {OpType::QuantizeLinear, "QuantizeLinear", O::NONE, 1, 1, 1, 1, infer_quantize_linear},
+    {OpType::DequantizeLinear, "DequantizeLinear", O::NONE, 1, 1, 1, 1, infer_dequantize_linear},
 };
 
 constexpr size_t kNumOpTypes = static_cast<size_t>(fb::OpType::MAX) + 1;

@@ -101,5 +101,10 @@ Status infer_selective_scan(const InferContext&);
 Status infer_lmu(const InferContext&);
 Status infer_lif(const InferContext&);
 Status infer_prelu(const InferContext&);
+Status infer_activation(const InferContext&);  // infer_fused.cpp
+Status infer_rms_norm(const InferContext&);
+Status infer_attention(const InferContext&);
+Status infer_quantize_linear(const InferContext&);    // infer_quant.cpp
+Status infer_dequantize_linear(const InferContext&);
 
 }  // namespace tern::ops

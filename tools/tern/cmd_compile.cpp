@@ -17,6 +17,9 @@ struct CompileArgs {
   std::vector<std::string> input_shapes;
   std::string target = "cpu";
   bool quiet = false;
+  bool no_fuse = false;
+  bool int8 = false;       // --int8: post-training quantization (cmd_quantize.cpp)
+  Int8Request int8_req;
 };
 
 std::string human_bytes(uint64_t b) {
@@ -28,11 +31,17 @@ std::string human_bytes(uint64_t b) {
 }
 
 void run_compile(const CompileArgs& a) {
+  if (a.int8) {
+    if (a.int8_req.calib.empty()) return report_error("compile", "--int8 needs calibration data: --calib FILE.npy|FILE.npz|FOLDER");
+    return run_int8("compile", a.model, a.output, a.input_shapes, a.int8_req, a.quiet);
+  }
+  if (!a.int8_req.calib.empty()) return report_error("compile", "--calib is only used with --int8");
   auto t0 = std::chrono::steady_clock::now();
   compiler::CompileOptions o;
   o.model_path = a.model;
   o.input_shapes = a.input_shapes;
   o.target = a.target;
+  o.fuse = !a.no_fuse;
   auto c = compiler::compile_graph(o);
   if (!c.is_ok()) return report_error("compile", c.status().message());
   compiler::PlanStats stats;
@@ -64,7 +73,13 @@ void add_compile(CLI::App& app) {
   sub->add_option("model", args->model, "ONNX model file (opset 11-21)")->required()->check(CLI::ExistingFile);
   sub->add_option("-o,--output", args->output, "Plan file to write")->required();
   sub->add_option("--input-shape", args->input_shapes, "NAME=DIMS, e.g. x=1x3x224x224 (repeatable)");
-  sub->add_option("--target", args->target, "Partitioning target: cpu")->capture_default_str();
+  sub->add_option("--target", args->target, "Partitioning target: cpu or vulkan (nodes the Vulkan backend cannot run fall back to CPU)")->capture_default_str();
+  sub->add_flag("--no-fuse", args->no_fuse,
+                 "Skip the fusion passes (LayerNorm, GELU/SiLU/HardSwish, attention, BatchNorm/bias/activation folding,\n"
+                 "shuffle simplification): a plan of the graph as exported, for comparison");
+  sub->add_flag("--int8", args->int8, "Quantize to int8 with --calib DATA (the same as `tern quantize`)");
+  sub->add_option("--calib", args->int8_req.calib, "Calibration data for --int8: FILE.npy, FILE.npz or FOLDER");
+  add_int8_options(sub, args->int8_req);
   sub->add_flag("-q,--quiet", args->quiet, "Print nothing on success");
   sub->callback([args] { run_compile(*args); });
 }

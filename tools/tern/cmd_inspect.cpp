@@ -20,6 +20,33 @@ struct InspectArgs {
 
 std::string str(const flatbuffers::String* s) { return s ? s->str() : ""; }
 
+// What fusion attached to a node, for the node list: "+GELU" for a fused activation (and a
+// MatMul's bias), Attention's scale and K layout.
+std::string fused_detail(const NodeDesc& nd) {
+  fb::Activation a = fb::Activation::None;
+  std::string extra;
+  switch (nd.op) {
+    case OpType::Conv: a = static_cast<const fb::ConvOptionsT*>(nd.options.value)->activation; break;
+    case OpType::Gemm: a = static_cast<const fb::GemmOptionsT*>(nd.options.value)->activation; break;
+    case OpType::MatMul:
+      a = static_cast<const fb::MatMulOptionsT*>(nd.options.value)->activation;
+      if (nd.inputs.size() > 2 && nd.inputs[2] >= 0) extra = "+bias";
+      break;
+    case OpType::Activation: a = static_cast<const fb::ActivationOptionsT*>(nd.options.value)->activation; break;
+    case OpType::Attention: {
+      const auto* o = static_cast<const fb::AttentionOptionsT*>(nd.options.value);
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "(scale %.4g%s%s)", o->scale, o->k_transposed ? ", K^T" : "",
+                    nd.inputs.size() > 3 && nd.inputs[3] >= 0 ? ", bias" : "");
+      return buf;
+    }
+    default: break;
+  }
+  if (a != fb::Activation::None)
+    extra += nd.op == OpType::Activation ? "(" + std::string(fb::EnumNameActivation(a)) + ")" : "+" + std::string(fb::EnumNameActivation(a));
+  return extra;
+}
+
 void run_inspect(const InspectArgs& a) {
   auto loaded = Plan::load_file(a.plan);
   if (!loaded.is_ok()) return report_error("inspect", loaded.status().message());
@@ -75,6 +102,7 @@ void run_inspect(const InspectArgs& a) {
   for (size_t n = 0; n < p.nodes().size(); ++n) {
     const NodeDesc& nd = p.nodes()[n];
     json nj = {{"index", n}, {"name", nd.name}, {"op", ops::op_name(nd.op)}};
+    if (nd.options.value && !fused_detail(nd).empty()) nj["fused"] = fused_detail(nd);
     json ni = json::array(), no = json::array();
     for (int32_t t : nd.inputs) ni.push_back(t < 0 ? json(nullptr) : json(p.tensors()[static_cast<size_t>(t)].name));
     for (int32_t t : nd.outputs) no.push_back(t < 0 ? json(nullptr) : json(p.tensors()[static_cast<size_t>(t)].name));
@@ -127,7 +155,9 @@ void run_inspect(const InspectArgs& a) {
   for (size_t n = 0; n < p.nodes().size(); ++n) {
     const NodeDesc& nd = p.nodes()[n];
     std::string out_shape = !nd.outputs.empty() && nd.outputs[0] >= 0 ? p.tensors()[static_cast<size_t>(nd.outputs[0])].shape.str() : "";
-    std::printf("    %4zu %-18s %-40s -> %s\n", n, ops::op_name(nd.op), nd.name.c_str(), out_shape.c_str());
+    std::string op = ops::op_name(nd.op);
+    if (nd.options.value) op += fused_detail(nd);
+    std::printf("    %4zu %-22s %-40s -> %s\n", n, op.c_str(), nd.name.c_str(), out_shape.c_str());
   }
 }
 

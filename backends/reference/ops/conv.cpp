@@ -19,6 +19,7 @@
 
 #include "reference/kernel.h"
 #include "reference/ops/activation.h"
+#include "reference/ops/channels_last.h"
 #include "reference/ops/conv_window.h"
 #include "reference/ops/gemm_kernel.h"
 
@@ -143,7 +144,19 @@ void conv_pointwise(const Geometry& g, const float* x, const float* w, const flo
 
 }  // namespace
 
+Status conv_nchw(const KernelContext& ctx);
+
+// channels_last (set by the layout pass): the same kernel on channels-first copies in scratch.
+size_t conv_scratch(const KernelContext& ctx) {
+  return ctx.opts<fb::ConvOptionsT>().channels_last ? channels_last_scratch(ctx) : 0;
+}
+
 Status conv(const KernelContext& ctx) {
+  if (ctx.opts<fb::ConvOptionsT>().channels_last) return run_channels_last(ctx, conv_nchw);
+  return conv_nchw(ctx);
+}
+
+Status conv_nchw(const KernelContext& ctx) {
   const TensorRef& x = *ctx.in(0);
   const TensorRef& w = *ctx.in(1);
   const TensorRef* b = ctx.in(2);

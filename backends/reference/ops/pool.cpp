@@ -16,6 +16,7 @@
 #include <limits>
 
 #include "reference/kernel.h"
+#include "reference/ops/channels_last.h"
 #include "reference/ops/conv_window.h"
 #include "reference/ops/reduce_lanes.h"
 
@@ -152,7 +153,19 @@ Status global_pool(const KernelContext& ctx) {
             : ctx.unsupported("X is %s; GlobalMaxPool takes float32, int8 or uint8", dtype_name(x.dtype));
 }
 
+Status pool_nchw(const KernelContext& ctx);
+
+// channels_last (set by the layout pass): the same kernel on channels-first copies in scratch.
+size_t pool_scratch(const KernelContext& ctx) {
+  return ctx.opts<fb::PoolOptionsT>().channels_last ? channels_last_scratch(ctx) : 0;
+}
+
 Status pool(const KernelContext& ctx) {
+  if (ctx.opts<fb::PoolOptionsT>().channels_last) return run_channels_last(ctx, pool_nchw);
+  return pool_nchw(ctx);
+}
+
+Status pool_nchw(const KernelContext& ctx) {
   const TensorRef& x = *ctx.in(0);
   const TensorRef* y = ctx.out(0);
   if (!y) return Status::ok();
