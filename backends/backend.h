@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -46,6 +47,14 @@ struct Subgraph {
   std::span<const uint8_t> is_constant;  // per tensor: 1 = read-only constant data
   std::span<const int32_t> inputs;     // tensors read by this subgraph and produced outside it
   std::span<const int32_t> outputs;    // tensors produced here and read outside (or graph outputs)
+  // Optional (may be empty; callable during `prepare` only). `prepare` calls it with a constant tensor's index once every node of
+  // the partition that reads that constant has copied (packed) what it needs and `execute` will
+  // never read the tensor's bytes again. The session may then let the OS drop the constant's pages
+  // of a memory-mapped plan (madvise; they re-fault from the file if anything reads them later, so
+  // a wrong report costs time, never correctness). Call it as soon as a constant is packed: that
+  // keeps the mapped original and the packed copy from being resident together, which bounds peak
+  // memory during prepare.
+  std::function<void(int32_t)> release_constant;
 };
 
 struct BackendOptions {

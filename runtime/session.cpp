@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
 
 #include "backend_registry.h"
 #include "core/plan_format.h"
@@ -67,6 +68,15 @@ Status Session::init(const SessionOptions& options) {
                       probe ? "the Vulkan backend found no usable Vulkan device on this machine"
                             : "this build of Tern has no Vulkan backend (configure with -DTERN_WITH_VULKAN=ON)");
   }
+  if (want == "vulkan") {
+    // Asking for the GPU must not silently run everything on the CPU.
+    bool any = false;
+    for (const PartitionDesc& pd : p.partitions()) any |= pd.backend == "vulkan";
+    if (!any)
+      return TERN_ERROR(kInvalidArgument,
+                        "this plan has no Vulkan partition (it was compiled for the CPU): recompile it with "
+                        "`tern compile --target vulkan`, or run it with --backend cpu or auto");
+  }
 
   // Tensor -> index of the partition that writes it, to find partition boundaries.
   std::vector<int32_t> writer(tensors_.size(), -1);
@@ -77,6 +87,35 @@ Status Session::init(const SessionOptions& options) {
         if (t >= 0) writer[static_cast<size_t>(t)] = static_cast<int32_t>(pi);
   std::vector<bool> is_graph_output(tensors_.size(), false);
   for (uint32_t o : p.outputs()) is_graph_output[o] = true;
+
+  // Constant -> number of partitions reading it: a partition may release a constant's mapped pages
+  // (Subgraph::release_constant) only when no other partition reads it.
+  std::vector<uint32_t> const_readers(tensors_.size(), 0);
+  for (const PartitionDesc& pd : parts) {
+    std::vector<bool> reads(tensors_.size(), false);
+    for (uint32_t n = pd.first_node; n < pd.first_node + pd.num_nodes; ++n)
+      for (int32_t t : p.nodes()[n].inputs)
+        if (t >= 0 && is_constant_[static_cast<size_t>(t)]) reads[static_cast<size_t>(t)] = true;
+    for (size_t t = 0; t < reads.size(); ++t) const_readers[t] += reads[t];
+  }
+  // Packing tensor t faulted t's pages in, and the kernel maps a large page-cache folio (up to
+  // 2 MiB) whole on a fault: constants released earlier in the same 2 MiB windows are mapped
+  // again. So each release also re-releases those neighbours (found by address), which keeps the
+  // peak during prepare near max(mapped weights, packed weights) instead of their sum.
+  std::map<uintptr_t, uint32_t> released;  // constant's address -> tensor index
+  auto release_constant = [&](int32_t t) {
+    if (t < 0 || static_cast<size_t>(t) >= tensors_.size() || !is_constant_[static_cast<size_t>(t)] ||
+        const_readers[static_cast<size_t>(t)] != 1)
+      return;
+    const TensorDesc& d = p.tensors()[static_cast<size_t>(t)];
+    constexpr uintptr_t kWindow = uintptr_t{2} << 20;
+    const uintptr_t a = reinterpret_cast<uintptr_t>(d.const_data);
+    const uintptr_t lo = a / kWindow * kWindow, hi = (a + d.size + kWindow - 1) / kWindow * kWindow;
+    for (auto it = released.lower_bound(lo > kWindow ? lo - kWindow : 0); it != released.end() && it->first < hi; ++it)
+      if (it->first + p.tensors()[it->second].size > lo) p.release_constant_pages(it->second);
+    p.release_constant_pages(static_cast<uint32_t>(t));
+    released.emplace(a, static_cast<uint32_t>(t));
+  };
 
   std::vector<std::string> used;
   parts_.resize(parts.size());
@@ -118,6 +157,7 @@ Status Session::init(const SessionOptions& options) {
     g.is_constant = is_constant_;
     g.inputs = part.inputs;
     g.outputs = part.outputs;
+    g.release_constant = release_constant;
     BackendOptions bo;
     bo.num_threads = options.num_threads;
     Result<std::unique_ptr<Executable>> exe = b->prepare(g, bo);
@@ -127,6 +167,8 @@ Status Session::init(const SessionOptions& options) {
     for (const std::string& u : used) listed |= u == b->name();
     if (!listed) used.push_back(b->name());
   }
+  // And once more at the end, for pages faulted back in from farther away (steady-state RSS).
+  for (const auto& [addr, t] : released) p.release_constant_pages(t);
   for (size_t i = 0; i < used.size(); ++i) backend_summary_ += (i ? "+" : "") + used[i];
   if (used.empty()) backend_summary_ = host->name();
   backend_summary_ += fallback_note;

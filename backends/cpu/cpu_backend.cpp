@@ -20,11 +20,16 @@ struct Step {
 
 class CpuExecutable final : public Executable {
  public:
-  ~CpuExecutable() override { std::free(scratch_); }
+  ~CpuExecutable() override {
+    steps_.clear();  // kernels hold threads_ and may use it in their destructors
+    std::free(scratch_);
+  }
 
   Status init(const Subgraph& g, const BackendOptions& opts) {
+    TERN_ASSIGN_OR_RETURN(threads_, cpu::Threads::create(opts.num_threads));
     cpu::Context ctx;
     ctx.num_threads = opts.num_threads;
+    ctx.threads = threads_.get();
     size_t ni = 0, no = 0;
     for (const NodeView& v : g.nodes) {
       ni += v.inputs.size();
@@ -33,6 +38,24 @@ class CpuExecutable final : public Executable {
     in_ptrs_.reserve(ni);
     out_ptrs_.reserve(no);
     size_t scratch = 0;
+    // Per constant: uses (node input slots) in this partition not yet seen, and whether any use
+    // reads the original bytes at run time. When the last use is created and every use packed it,
+    // the constant is reported released (at once, so that originals and packed copies are not all
+    // resident together during prepare).
+    std::vector<uint32_t> pending(g.tensors.size(), 0);
+    std::vector<uint8_t> pinned(g.tensors.size(), 0);
+    for (const NodeView& v : g.nodes)
+      for (int32_t t : v.inputs)
+        if (t >= 0 && g.is_constant[static_cast<size_t>(t)]) ++pending[static_cast<size_t>(t)];
+    auto settle = [&](const NodeView& v, const cpu::CpuKernel* kernel) {
+      for (size_t k = 0; k < v.inputs.size(); ++k) {
+        const int32_t t = v.inputs[k];
+        if (t < 0 || !g.is_constant[static_cast<size_t>(t)]) continue;
+        const size_t ti = static_cast<size_t>(t);
+        if (!kernel || !kernel->packed_input(k)) pinned[ti] = 1;
+        if (--pending[ti] == 0 && !pinned[ti] && g.release_constant) g.release_constant(t);
+      }
+    };
     steps_.resize(g.nodes.size());
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const NodeView& v = g.nodes[i];
@@ -43,6 +66,7 @@ class CpuExecutable final : public Executable {
       std::span<const TensorRef* const> ins{in_ptrs_.data() + in_begin, v.inputs.size()};
       std::span<const TensorRef* const> outs{out_ptrs_.data() + out_begin, v.outputs.size()};
       TERN_ASSIGN_OR_RETURN(s.kernel, cpu::create_kernel(ctx, v, ins, outs, g.is_constant));
+      settle(v, s.kernel.get());
       if (s.kernel) {
         scratch = std::max(scratch, s.kernel->scratch_bytes());
         continue;
@@ -76,6 +100,7 @@ class CpuExecutable final : public Executable {
   }
 
  private:
+  std::unique_ptr<cpu::Threads> threads_;  // declared first: destroyed after the steps
   std::vector<Step> steps_;
   std::vector<const TensorRef*> in_ptrs_, out_ptrs_;
   void* scratch_ = nullptr;

@@ -7,11 +7,15 @@
 
 #include "backend.h"
 #include "core/status.h"
+#include "cpu/threading.h"
 
 namespace tern::cpu {
 
+// What every kernel gets at create time. `threads` is owned by the executable and outlives every
+// kernel created with it; kernels keep the pointer and run their parallel loops through it.
 struct Context {
   int num_threads = 1;
+  Threads* threads = nullptr;  // never null inside the CPU backend
 };
 
 class CpuKernel {
@@ -20,6 +24,9 @@ class CpuKernel {
   // Temporary memory run() needs; the backend passes one shared block of the largest size.
   virtual size_t scratch_bytes() const { return 0; }
   virtual Status run(void* scratch) = 0;
+  // True when input `i` is a constant the kernel copied (packed) at create time and run() never
+  // reads through its TensorRef; the backend then reports it through Subgraph::release_constant.
+  virtual bool packed_input(size_t /*i*/) const { return false; }
 };
 
 // The explicit table of CPU kernels (backends/cpu/kernels.cpp). Returns nullptr (and OK) when the

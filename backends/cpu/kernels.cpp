@@ -1,11 +1,63 @@
 // The CPU kernel table: which nodes get a specialized kernel. Everything else falls back to the
 // reference kernels.
 #include "cpu/cpu_kernel.h"
+#include "cpu/ops/simd_ops.h"
+#include "cpu/ops/xnn_ops.h"
 
 namespace tern::cpu {
 
-Result<std::unique_ptr<CpuKernel>> create_kernel(const Context&, const NodeView&, std::span<const TensorRef* const>,
-                                                 std::span<const TensorRef* const>, std::span<const uint8_t>) {
+Result<std::unique_ptr<CpuKernel>> create_kernel(const Context& ctx, const NodeView& node,
+                                                 std::span<const TensorRef* const> inputs,
+                                                 std::span<const TensorRef* const> outputs,
+                                                 std::span<const uint8_t> is_constant) {
+  // Tern's own SIMD kernels (backends/cpu/ops, over backends/cpu/simd); each returns nullptr for
+  // the cases it leaves to the reference.
+  switch (node.op) {
+    case OpType::LayerNormalization: return create_layer_norm(ctx, node, inputs, outputs, is_constant);
+    case OpType::RMSNormalization: return create_rms_norm(ctx, node, inputs, outputs, is_constant);
+    case OpType::Softmax:
+    case OpType::LogSoftmax: return create_softmax(ctx, node, inputs, outputs, is_constant);
+    case OpType::Activation: return create_activation(ctx, node, inputs, outputs, is_constant);
+    case OpType::MatMul: {
+      // A constant 2-D weight is a fully connected layer (XNNPACK); the rest is batched matmul.
+      TERN_ASSIGN_OR_RETURN(std::unique_ptr<CpuKernel> fc, create_xnn_fully_connected(ctx, node, inputs, outputs, is_constant));
+      if (fc) return fc;
+      return create_matmul_batched(ctx, node, inputs, outputs, is_constant);
+    }
+    case OpType::Attention: return create_attention(ctx, node, inputs, outputs, is_constant);
+    case OpType::SelectiveScan: return create_selective_scan(ctx, node, inputs, outputs, is_constant);
+    case OpType::LMU: return create_lmu(ctx, node, inputs, outputs, is_constant);
+    case OpType::LIF: return create_lif(ctx, node, inputs, outputs, is_constant);
+    default: break;
+  }
+  // XNNPACK (backends/cpu/ops/xnn_*.cpp); nullptr without XNNPACK or for a case it does not take.
+  switch (node.op) {
+    case OpType::Conv: return create_xnn_conv(ctx, node, inputs, outputs, is_constant);
+    case OpType::Gemm: return create_xnn_fully_connected(ctx, node, inputs, outputs, is_constant);
+    case OpType::AveragePool:
+    case OpType::MaxPool:
+    case OpType::GlobalAveragePool:
+    case OpType::ReduceMean: return create_xnn_pool(ctx, node, inputs, outputs, is_constant);
+    case OpType::Transpose: return create_channel_transpose(ctx, node, inputs, outputs, is_constant);
+    case OpType::Add:
+    case OpType::Sub:
+    case OpType::Mul:
+    case OpType::Div:
+    case OpType::Min:
+    case OpType::Max: return create_xnn_binary(ctx, node, inputs, outputs, is_constant);
+    case OpType::Relu:
+    case OpType::Clip:
+    case OpType::HardSwish:
+    case OpType::Abs:
+    case OpType::Neg:
+    case OpType::Floor:
+    case OpType::Ceil:
+    case OpType::Round:
+    case OpType::Sqrt:
+    case OpType::LeakyRelu:
+    case OpType::Elu: return create_xnn_unary(ctx, node, inputs, outputs, is_constant);
+    default: break;
+  }
   return std::unique_ptr<CpuKernel>();
 }
 

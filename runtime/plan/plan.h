@@ -83,6 +83,10 @@ class Plan {
   const fb::Plan* flatbuffer() const { return fb_; }
   size_t file_size() const { return size_; }
   uint64_t total_constant_bytes() const;
+  // Lets the OS drop the resident pages of constant tensor `t` (the whole pages inside its byte
+  // range) when the plan is a read-only private file mapping: they re-fault from the file if read
+  // again, so this never changes what the plan holds. A no-op for borrowed or copied memory.
+  void release_constant_pages(uint32_t t) const;
 
  private:
   Plan() = default;

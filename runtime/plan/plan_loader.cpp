@@ -56,6 +56,25 @@ uint64_t Plan::total_constant_bytes() const {
   return n;
 }
 
+void Plan::release_constant_pages(uint32_t t) const {
+  if (!mapping_ || t >= tensors_.size() || tensors_[t].storage != fb::Storage::Constant) return;
+  const long page = sysconf(_SC_PAGESIZE);
+  if (page <= 0) return;
+  const uintptr_t p = static_cast<uintptr_t>(page);
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(tensors_[t].const_data) + p - 1) / p * p;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(tensors_[t].const_data) + tensors_[t].size) / p * p;
+  // Only the interior pages: a partial page at either end may hold a neighbour still in use (it
+  // would re-fault too, but there is no gain in dropping it). Failure just leaves pages resident.
+  if (end <= begin) return;
+  // First stop the kernel from mapping the file's large page-cache folios as 2 MiB huge pages: a
+  // later read of a small constant next to a dropped range would otherwise map the whole 2 MiB
+  // again. Idempotent and cheap; faults already taken keep their mappings.
+#ifdef MADV_NOHUGEPAGE
+  madvise(mapping_, size_, MADV_NOHUGEPAGE);
+#endif
+  madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 Result<std::shared_ptr<const Plan>> Plan::load_file(const std::string& path, uint32_t flags) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return TERN_ERROR(kIoError, "cannot open plan file '%s': %s", path.c_str(), std::strerror(errno));

@@ -1,0 +1,68 @@
+// Tern's own CPU kernels (backends/cpu/ops/<op>.cpp, over the micro-kernels of backends/cpu/simd):
+// their factories for the kernel table (backends/cpu/kernels.cpp) and the helpers they share.
+//
+// A factory validates the node at prepare and returns nullptr (with OK) for a case it does not
+// specialize (a dtype, a broadcast form), so the reference kernel runs that node instead.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "cpu/cpu_kernel.h"
+#include "cpu/simd/isa.h"
+
+namespace tern::cpu {
+
+using KernelResult = Result<std::unique_ptr<CpuKernel>>;
+using TensorSpan = std::span<const TensorRef* const>;
+
+KernelResult create_layer_norm(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
+KernelResult create_rms_norm(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
+KernelResult create_softmax(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
+KernelResult create_activation(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
+KernelResult create_matmul_batched(const Context&, const NodeView&, TensorSpan in, TensorSpan out,
+                                   std::span<const uint8_t> input_is_constant);
+KernelResult create_attention(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
+KernelResult create_selective_scan(const Context&, const NodeView&, TensorSpan in, TensorSpan out,
+                                   std::span<const uint8_t>);
+KernelResult create_lmu(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
+KernelResult create_lif(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
+
+namespace detail {
+
+inline const TensorRef* at(TensorSpan s, size_t i) { return i < s.size() ? s[i] : nullptr; }
+
+inline bool all_f32(std::initializer_list<const TensorRef*> ts) {
+  for (const TensorRef* t : ts)
+    if (t && t->dtype != DType::Float32) return false;
+  return true;
+}
+
+inline int thread_count(const Context& ctx) {
+  return ctx.threads ? ctx.threads->num_threads() : std::max(1, ctx.num_threads);
+}
+
+// Splits [0, items) into at most thread_count parts and calls fn(part, lo, hi) for each, in
+// parallel when the executable has threads. `part` < thread_count indexes per-thread scratch.
+template <typename Fn>
+void for_parts(Threads* threads, int parts_max, int64_t items, Fn&& fn) {
+  if (items <= 0) return;
+  const int64_t parts = std::min<int64_t>(std::max(parts_max, 1), items);
+  const int64_t per = (items + parts - 1) / parts;
+  auto body = [&](int64_t lo, int64_t hi) {
+    for (int64_t p = lo; p < hi; ++p) {
+      const int64_t b = p * per, e = std::min(items, b + per);
+      if (b < e) fn(static_cast<int>(p), b, e);
+    }
+  };
+  if (threads && parts > 1) threads->parallel_for(0, parts, 1, body);
+  else body(0, parts);
+}
+
+constexpr size_t round_up_floats(size_t n) { return (n + 15) / 16 * 16; }  // 64-byte slices
+
+}  // namespace detail
+
+}  // namespace tern::cpu
