@@ -50,6 +50,7 @@ Status run_node_once(const KernelContext& ctx);
 
 // Kernels, one declaration per op family; each is defined in backends/reference/ops/<family>.cpp.
 Status conv(const KernelContext&);
+size_t conv_scratch(const KernelContext&);      // channels_last only
 Status conv_transpose(const KernelContext&);
 size_t conv_transpose_scratch(const KernelContext&);
 Status gemm(const KernelContext&);
@@ -65,6 +66,7 @@ Status reduce(const KernelContext&);            // ReduceMean/Sum/Max/Min/Prod
 Status arg_reduce(const KernelContext&);        // ArgMax, ArgMin
 Status global_pool(const KernelContext&);       // GlobalAveragePool, GlobalMaxPool
 Status pool(const KernelContext&);              // AveragePool, MaxPool
+size_t pool_scratch(const KernelContext&);      // channels_last only
 Status copy_reshape(const KernelContext&);      // Reshape Flatten Squeeze Unsqueeze Identity
 Status transpose(const KernelContext&);
 Status concat(const KernelContext&);
@@ -86,5 +88,21 @@ Status lmu(const KernelContext&);
 size_t lmu_scratch(const KernelContext&);
 Status lif(const KernelContext&);
 size_t lif_scratch(const KernelContext&);
+// Ops created by the compiler's fusion passes.
+Status activation(const KernelContext&);       // activation_op.cpp
+Status rms_norm(const KernelContext&);
+Status attention(const KernelContext&);
+size_t attention_scratch(const KernelContext&);
+// int8 kernels (docs/quantization-scheme.md), reached through q8_kernel_for (ops/dispatch_q8.cpp)
+// when the first input is int8 with a Quantization.
+KernelEntry q8_kernel_for(OpType op);  // {} for an op with no int8 form
+Status quantize_linear(const KernelContext&);   // quant_q8.cpp
+Status dequantize_linear(const KernelContext&);
+Status conv_q8(const KernelContext&);
+Status gemm_q8(const KernelContext&);           // gemm_q8.cpp
+Status matmul_q8(const KernelContext&);
+Status binary_q8(const KernelContext&);         // Add Sub Mul (binary_q8.cpp)
+Status unary_q8(const KernelContext&);          // Relu Clip
+Status pool_q8(const KernelContext&);           // AveragePool GlobalAveragePool
 
 }  // namespace tern::ref

@@ -35,8 +35,10 @@ Status KernelContext::unsupported(const char* fmt, ...) const {
 }
 
 KernelEntry kernel_for(OpType op) {
+  // Ops with an int8 form get a dispatcher that picks the int8 or float kernel per call.
+  if (KernelEntry q = q8_kernel_for(op); q.run) return q;
   switch (op) {
-    case OpType::Conv: return {conv, nullptr};
+    case OpType::Conv: return {conv, conv_scratch};
     case OpType::ConvTranspose: return {conv_transpose, conv_transpose_scratch};
     case OpType::Gemm: return {gemm, nullptr};
     case OpType::MatMul: return {matmul, nullptr};
@@ -62,7 +64,7 @@ KernelEntry kernel_for(OpType op) {
       return {reduce, nullptr};
     case OpType::ArgMax: case OpType::ArgMin: return {arg_reduce, nullptr};
     case OpType::GlobalAveragePool: case OpType::GlobalMaxPool: return {global_pool, nullptr};
-    case OpType::AveragePool: case OpType::MaxPool: return {pool, nullptr};
+    case OpType::AveragePool: case OpType::MaxPool: return {pool, pool_scratch};
     case OpType::Reshape: case OpType::Flatten: case OpType::Squeeze: case OpType::Unsqueeze:
     case OpType::Identity:
       return {copy_reshape, nullptr};
@@ -83,6 +85,10 @@ KernelEntry kernel_for(OpType op) {
     case OpType::SelectiveScan: return {selective_scan, selective_scan_scratch};
     case OpType::LMU: return {lmu, lmu_scratch};
     case OpType::LIF: return {lif, lif_scratch};
+    case OpType::Activation: return {activation, nullptr};
+    case OpType::RMSNormalization: return {rms_norm, nullptr};
+    case OpType::Attention: return {attention, attention_scratch};
+    case OpType::QuantizeLinear: case OpType::DequantizeLinear: break;  // q8_kernel_for
   }
   return {};
 }

@@ -40,8 +40,13 @@ Result<std::vector<uint8_t>> build_plan(const ir::Graph& g, const MemoryPlan& mp
   for (const ir::Value* v : tensors) {
     auto name = fbb.CreateString(v->name);
     auto shape = fbb.CreateVector(v->shape.vec());
+    flatbuffers::Offset<fb::Quantization> quant;
+    if (!v->q_scale.empty())
+      quant = fb::CreateQuantization(fbb, fbb.CreateVector(v->q_scale), fbb.CreateVector(v->q_zero_point),
+                                     v->q_scale.size() > 1 ? v->q_axis : -1);
     fb::TensorBuilder tb(fbb);
     tb.add_name(name);
+    if (!v->q_scale.empty()) tb.add_quantization(quant);
     tb.add_dtype(v->dtype);
     tb.add_shape(shape);
     tb.add_size(v->bytes());

@@ -33,6 +33,11 @@ struct Value {
   Node* producer = nullptr;
   bool is_graph_input = false;
   bool is_graph_output = false;
+  // Quantization the plan records for an int8 value (compiler/quant/, docs/quantization-scheme.md):
+  // real = q_scale * (q - q_zero_point); one entry = per tensor, else per channel along q_axis.
+  std::vector<float> q_scale;
+  std::vector<int64_t> q_zero_point;
+  int q_axis = -1;
 
   bool is_constant() const { return data != nullptr; }
   size_t bytes() const { return static_cast<size_t>(shape.numel()) * dtype_size(dtype); }

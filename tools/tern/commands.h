@@ -2,7 +2,9 @@
 // callback records the process exit code (0 on success, 1 on a reported error, 2 on bad usage).
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -14,6 +16,21 @@ void add_compile(CLI::App& app);
 void add_run(CLI::App& app);
 void add_inspect(CLI::App& app);
 void add_bench(CLI::App& app);
+void add_quantize(CLI::App& app);
+
+// int8 post-training quantization, shared by `tern quantize` and `tern compile --int8`
+// (cmd_quantize.cpp).
+struct Int8Request {
+  std::string calib;
+  std::string method = "auto";
+  std::string per_channel = "on";
+  double max_drop = 0.3;
+  int64_t max_samples = 512;
+  std::string report;
+};
+void add_int8_options(CLI::App* sub, Int8Request& r);
+void run_int8(const char* cmd, const std::string& model, const std::string& output, const std::vector<std::string>& input_shapes,
+              const Int8Request& req, bool quiet);
 
 const char* version_string();
 int exit_code();

@@ -12,13 +12,15 @@ int main(int argc, char** argv) {
       "  tern compile model.onnx -o model.tern [--input-shape x=1x3x224x224]\n"
       "  tern run model.tern -i input.npy -o output.npy\n"
       "  tern inspect model.tern\n"
-      "  tern bench model.tern --threads 2"};
+      "  tern bench model.tern --threads 2\n"
+      "  tern quantize model.onnx --calib calib.npy -o model-int8.tern"};
   app.require_subcommand(1);
   app.set_version_flag("--version", tern::cli::version_string());
   tern::cli::add_compile(app);
   tern::cli::add_run(app);
   tern::cli::add_inspect(app);
   tern::cli::add_bench(app);
+  tern::cli::add_quantize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,84 @@
+// Add, Sub, Mul on int8 with numpy broadcasting, and Relu / Clip on int8 (docs/quantization-scheme.md).
+// Every operand and the result are quantized per tensor.
+//
+// Add/Sub follow the integer-only scheme of TFLite: both operands are brought to a common fine scale
+// 2 * max(s_a, s_b) / 2^20 (each (q - z) is shifted left by 20, then multiplied by
+// s / (2 * max(s_a, s_b)) <= 1/2), added, and requantized to s_y with the multiplier
+// 2 * max(s_a, s_b) / (2^20 * s_y). Mul: acc = (a - z_a)(b - z_b), multiplier s_a * s_b / s_y.
+// Relu / Clip: y = clamp(requantize(x - z_x, s_x / s_y) + z_y) within the activation's bounds.
+#include <algorithm>
+
+#include "reference/ops/q8_util.h"
+#include "reference/ops/util.h"
+
+namespace tern::ref {
+
+Status binary_q8(const KernelContext& ctx) {
+  const TensorRef& a = *ctx.in(0);
+  const TensorRef& b = *ctx.in(1);
+  const TensorRef* y = ctx.out(0);
+  if (!y) return Status::ok();
+  TERN_RETURN_IF_ERROR(require_quant(ctx, &a, "input A"));
+  TERN_RETURN_IF_ERROR(require_quant(ctx, &b, "input B"));
+  TERN_RETURN_IF_ERROR(require_quant(ctx, y, "output Y"));
+  if (a.quant->count != 1 || b.quant->count != 1 || y->quant->count != 1)
+    return ctx.unsupported("int8 operands must be quantized per tensor");
+  const float s_a = q_scale(a), s_b = q_scale(b), s_y = q_scale(*y);
+  const int32_t z_a = q_zero(a), z_b = q_zero(b), z_y = q_zero(*y);
+  const int8_t* pa = a.as<int8_t>();
+  const int8_t* pb = b.as<int8_t>();
+  int8_t* py = y->as<int8_t>();
+  const Shape* ins[2] = {&a.shape, &b.shape};
+  if (ctx.op == OpType::Add || ctx.op == OpType::Sub) {
+    constexpr int kLeftShift = 20;
+    const double twice_max = 2.0 * std::max<double>(s_a, s_b);
+    quant::Multiplier ma, mb, my;
+    quant::quantize_multiplier(s_a / twice_max, &ma);
+    quant::quantize_multiplier(s_b / twice_max, &mb);
+    quant::quantize_multiplier(twice_max / (static_cast<double>(int64_t{1} << kLeftShift) * s_y), &my);
+    const int64_t sign = ctx.op == OpType::Sub ? -1 : 1;
+    for_each_broadcast<2>(y->shape, ins, [&](int64_t o, int64_t ia, int64_t ib, int64_t) {
+      int64_t va = quant::multiply_by_multiplier(static_cast<int64_t>(pa[ia] - z_a) * (int64_t{1} << kLeftShift), ma);
+      int64_t vb = quant::multiply_by_multiplier(static_cast<int64_t>(pb[ib] - z_b) * (int64_t{1} << kLeftShift), mb);
+      py[o] = quant::requantize(static_cast<int32_t>(va + sign * vb), my, z_y);
+    });
+    return Status::ok();
+  }
+  if (ctx.op == OpType::Mul) {
+    const quant::Multiplier m = make_multiplier(s_a, s_b, s_y);
+    for_each_broadcast<2>(y->shape, ins, [&](int64_t o, int64_t ia, int64_t ib, int64_t) {
+      py[o] = quant::requantize((pa[ia] - z_a) * (pb[ib] - z_b), m, z_y);
+    });
+    return Status::ok();
+  }
+  return ctx.unsupported("this op has no int8 form (Add, Sub and Mul do)");
+}
+
+Status unary_q8(const KernelContext& ctx) {
+  const TensorRef& x = *ctx.in(0);
+  const TensorRef* y = ctx.out(0);
+  if (!y) return Status::ok();
+  TERN_RETURN_IF_ERROR(require_quant(ctx, &x, "input X"));
+  TERN_RETURN_IF_ERROR(require_quant(ctx, y, "output Y"));
+  if (x.quant->count != 1 || y->quant->count != 1) return ctx.unsupported("X and Y must be quantized per tensor");
+  ActivationParams act;
+  if (ctx.op == OpType::Relu) {
+    act.kind = fb::Activation::Relu;
+  } else if (ctx.op == OpType::Clip) {
+    const auto& o = ctx.opts<fb::ClipOptionsT>();
+    act = {fb::Activation::Clip, o.min, o.max};
+  } else {
+    return ctx.unsupported("this op has no int8 form (Relu and Clip do)");
+  }
+  const float s_x = q_scale(x), s_y = q_scale(*y);
+  const int32_t z_x = q_zero(x), z_y = q_zero(*y);
+  int32_t lo, hi;
+  q8_activation_bounds(act, s_y, z_y, &lo, &hi);
+  const quant::Multiplier m = make_multiplier(s_x, 1.0, s_y);
+  const int8_t* px = x.as<int8_t>();
+  int8_t* py = y->as<int8_t>();
+  for (int64_t i = 0, n = x.numel(); i < n; ++i) py[i] = quant::requantize(px[i] - z_x, m, z_y, lo, hi);
+  return Status::ok();
+}
+
+}  // namespace tern::ref

@@ -1,0 +1,49 @@
+// Helpers for the int8 reference kernels (*_q8.cpp): reading a tensor's Quantization, the
+// requantization multiplier of a channel, and the bounds of a fused activation. The arithmetic
+// itself is runtime/core/quant.h (docs/quantization-scheme.md).
+#pragma once
+
+#include "core/quant.h"
+#include "reference/kernel.h"
+#include "reference/ops/activation.h"
+
+namespace tern::ref {
+
+inline bool has_quant(const TensorRef* t) { return t && t->dtype == DType::Int8 && t->quant && t->quant->count >= 1; }
+inline float q_scale(const TensorRef& t, int64_t c = 0) {
+  return t.quant->count == 1 ? t.quant->scale[0] : t.quant->scale[c];
+}
+inline int32_t q_zero(const TensorRef& t, int64_t c = 0) {
+  return static_cast<int32_t>(t.quant->count == 1 ? t.quant->zero_point[0] : t.quant->zero_point[c]);
+}
+
+// Checks that every given tensor is int8 with a Quantization (per tensor unless per_channel_ok).
+inline Status require_quant(const KernelContext& ctx, const TensorRef* t, const char* what) {
+  if (!t) return Status::ok();
+  if (!has_quant(t)) return ctx.error("%s is %s without int8 quantization parameters", what, dtype_name(t->dtype));
+  for (int i = 0; i < t->quant->count; ++i)
+    if (t->quant->zero_point[i] < quant::kQMin || t->quant->zero_point[i] > quant::kQMax)
+      return ctx.error("%s has zero point %lld outside [-128, 127]", what, static_cast<long long>(t->quant->zero_point[i]));
+  return Status::ok();
+}
+
+// The multiplier s_a * s_b / s_out, computed in double from the float scales (every backend does
+// the same, so the integer results agree exactly).
+inline quant::Multiplier make_multiplier(double s_a, double s_b, double s_out) {
+  quant::Multiplier m;
+  quant::quantize_multiplier(s_a * s_b / s_out, &m);
+  return m;
+}
+
+// The quantized output range of a fused Relu / Clip (anything else is not int8-able: the kernel
+// reports it).
+inline bool q8_activation_bounds(const ActivationParams& a, float s_out, int32_t z_out, int32_t* lo, int32_t* hi) {
+  switch (a.kind) {
+    case fb::Activation::None: *lo = quant::kQMin; *hi = quant::kQMax; return true;
+    case fb::Activation::Relu: quant::activation_bounds(0.0f, INFINITY, s_out, z_out, lo, hi); return true;
+    case fb::Activation::Clip: quant::activation_bounds(a.min, a.max, s_out, z_out, lo, hi); return true;
+    default: return false;
+  }
+}
+
+}  // namespace tern::ref

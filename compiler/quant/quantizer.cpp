@@ -1,0 +1,265 @@
+#include "quant/quantizer.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "core/quant.h"
+#include "ops/op_defs.h"
+#include "quant/executor.h"
+#include "quant/rewrite.h"
+
+namespace tern::compiler::quant {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+class Progress {
+ public:
+  Progress(bool on, const char* what, int64_t total) : on_(on), what_(what), total_(total), t0_(Clock::now()) {}
+  void update(int64_t done) {
+    if (!on_) return;
+    double el = since(t0_);
+    if (done < total_ && el - last_ < 0.25) return;
+    last_ = el;
+    double rate = el > 0 ? static_cast<double>(done) / el : 0;
+    double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0;
+    bool tty = isatty(2);
+    if (!tty && done < total_) return;  // a log gets the final line only
+    std::fprintf(stderr, "%s%s: %lld/%lld samples, %.0f samples/s, ETA %.1f s%s", tty ? "\r" : "", what_,
+                 static_cast<long long>(done), static_cast<long long>(total_), rate, eta, done >= total_ ? "\n" : "");
+    std::fflush(stderr);
+  }
+
+ private:
+  bool on_;
+  const char* what_;
+  int64_t total_;
+  Clock::time_point t0_;
+  double last_ = -1;
+};
+
+std::vector<const void*> batch_inputs(const CalibrationSet& d, int64_t first) {
+  std::vector<const void*> in;
+  for (size_t i = 0; i < d.inputs.size(); ++i) in.push_back(d.inputs[i].data() + first * d.per_sample[i]);
+  return in;
+}
+
+// Output 0 of every run over the first `samples` samples.
+Result<std::vector<float>> run_outputs(const ir::Graph& g, const CalibrationSet& d, int64_t samples, Progress* p = nullptr) {
+  GraphExecutor ex(g);
+  const ir::Value* out = g.outputs[0];
+  std::vector<float> all;
+  for (int64_t s = 0; s + d.batch <= samples; s += d.batch) {
+    TERN_RETURN_IF_ERROR(ex.run(batch_inputs(d, s)));
+    const float* y = ex.as<float>(out);
+    all.insert(all.end(), y, y + out->shape.numel());
+    if (p) p->update(s + d.batch);
+  }
+  return all;
+}
+
+struct Metric {
+  double sqnr_db = 0, drop = 0;
+};
+
+Metric compare(const std::vector<float>& ref, const std::vector<float>& got, int64_t classes) {
+  Metric m;
+  double sig = 0, err = 0;
+  size_t n = std::min(ref.size(), got.size());
+  for (size_t i = 0; i < n; ++i) {
+    sig += static_cast<double>(ref[i]) * ref[i];
+    double e = static_cast<double>(ref[i]) - got[i];
+    err += e * e;
+  }
+  m.sqnr_db = err > 0 ? 10 * std::log10(std::max(sig, 1e-30) / err) : 200.0;
+  if (classes > 1) {
+    int64_t rows = static_cast<int64_t>(n) / classes, diff = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* a = ref.data() + r * classes;
+      const float* b = got.data() + r * classes;
+      diff += (std::max_element(a, a + classes) - a) != (std::max_element(b, b + classes) - b);
+    }
+    m.drop = rows ? 100.0 * static_cast<double>(diff) / static_cast<double>(rows) : 0;
+  } else {
+    m.drop = sig > 0 ? 100.0 * err / sig : 0;
+  }
+  return m;
+}
+
+}  // namespace
+
+Status quantize_compiled(Compiled& c, const CalibrationSet& data, const QuantizeOptions& o, QuantizeReport* rep) {
+  const auto t_start = Clock::now();
+  ir::Graph& g = *c.graph;
+  if (g.outputs.empty() || g.outputs[0]->dtype != DType::Float32)
+    return TERN_ERROR(kUnsupported, "the model's first output must be float32 to measure quantization error");
+  size_t before = g.nodes().size();
+  size_t folded = fold_activations(g);
+  size_t before_unfuse = g.nodes().size();
+  size_t unfused = unfuse_float_activations(g);
+  c.log.add("unfuse-float-activation-int8", "Conv/Gemm/MatMul + fused SiLU/GELU/HardSwish/... -> int8 op + fp32 Activation",
+            static_cast<uint32_t>(unfused), before_unfuse, g.nodes().size());
+  c.log.add("fold-activation-int8", "Relu/Clip folded into the Conv/Gemm/MatMul before it (int8 ranges cover the activation's output)",
+            static_cast<uint32_t>(folded), before, g.nodes().size());
+
+  // --- calibration
+  std::vector<const ir::Value*> observed;
+  for (ir::Value* v : g.inputs)
+    if (v->dtype == DType::Float32) observed.push_back(v);
+  for (const auto& n : g.nodes())
+    for (ir::Value* v : n->outputs)
+      if (v && v->dtype == DType::Float32) observed.push_back(v);
+  std::map<const ir::Value*, Observer> obs;
+  for (const ir::Value* v : observed) obs[v];
+  GraphExecutor ex(g);
+  const bool hist = true;  // auto, mse, percentile and entropy need it; minmax reports its MSE too
+  for (int pass = 0; pass < (hist ? 2 : 1); ++pass) {
+    Progress p(o.progress, pass == 0 ? "calibrating (ranges)" : "calibrating (histograms)", data.count);
+    for (int64_t s = 0; s < data.count; s += data.batch) {
+      TERN_RETURN_IF_ERROR(ex.run(batch_inputs(data, s)));
+      for (const ir::Value* v : observed) {
+        const float* x = ex.as<float>(v);
+        if (pass == 0) obs[v].observe_range(x, v->shape.numel());
+        else obs[v].observe_histogram(x, v->shape.numel());
+      }
+      p.update(s + data.batch);
+    }
+  }
+  rep->calib_seconds = since(t_start);
+  rep->samples = data.count;
+  rep->method = method_name(o.method);
+  std::map<const ir::Value*, Range> ranges;
+  std::map<const ir::Value*, Method> chosen;
+  for (auto& [v, ob] : obs) {
+    Range r;
+    Method m = o.method;
+    ob.range(o.method, &r.lo, &r.hi, &m);
+    // LIF spikes are exactly 0 or 1: [0, 1] gives scale 1/255 and zero point -128, so both levels are
+    // exact in int8 (q = -128 and 127) whatever clipping a method would pick.
+    if (v->producer && v->producer->op == OpType::LIF && v == v->producer->outputs[0]) {
+      r = {0.0f, 1.0f};
+      m = Method::MinMax;
+    }
+    ranges[v] = r;
+    chosen[v] = m;
+  }
+
+  // --- candidates and the float reference
+  std::vector<const ir::Node*> cand;
+  for (const auto& n : g.nodes())
+    if (is_quantizable(*n)) cand.push_back(n.get());
+  const ir::Value* out0 = g.outputs[0];
+  const int64_t classes = out0->shape.rank == 2 && out0->shape[1] > 1 ? out0->shape[1] : 0;
+  rep->drop_metric = classes ? "top-1 disagreement %" : "relative error %";
+  TERN_ASSIGN_OR_RETURN(std::vector<float> ref_all, run_outputs(g, data, data.count));
+  const int64_t sens_n = std::min(data.count, std::max(o.sensitivity_samples - o.sensitivity_samples % data.batch, data.batch));
+  std::vector<float> ref_sens(ref_all.begin(), ref_all.begin() + static_cast<ptrdiff_t>(sens_n / data.batch * out0->shape.numel()));
+
+  auto evaluate = [&](const std::set<const ir::Node*>& set, int64_t samples, const std::vector<float>& ref,
+                      Progress* p) -> Result<std::pair<std::unique_ptr<ir::Graph>, Metric>> {
+    TERN_ASSIGN_OR_RETURN(std::unique_ptr<ir::Graph> q, build_quantized(g, ranges, set, o.per_channel));
+    TERN_ASSIGN_OR_RETURN(std::vector<float> got, run_outputs(*q, data, samples, p));
+    Metric m = compare(ref, got, classes);
+    return std::make_pair(std::move(q), m);
+  };
+
+  // --- all int8; over budget, keep the k most sensitive layers in fp32 with the smallest k that
+  // meets it, found by bisection (the error is close to monotonic in k; all fp32 meets any budget).
+  std::vector<const ir::Node*> order = cand;
+  std::map<const ir::Node*, double> sens;
+  auto int8_set = [&](size_t k) { return std::set<const ir::Node*>(order.begin() + static_cast<ptrdiff_t>(k), order.end()); };
+  std::unique_ptr<ir::Graph> best;
+  Metric best_m;
+  size_t best_k = 0;
+  {
+    Progress p(o.progress, "evaluating int8", data.count);
+    TERN_ASSIGN_OR_RETURN(auto r, evaluate(int8_set(0), data.count, ref_all, &p));
+    best = std::move(r.first);
+    best_m = r.second;
+  }
+  const bool over = o.max_drop >= 0 && best_m.drop > o.max_drop && !order.empty();
+  if (over || o.layer_sqnr) {
+    // sensitivity of each layer alone: the model output's SQNR with only that layer in int8
+    {
+      Progress p(o.progress && !cand.empty(), "sensitivity", static_cast<int64_t>(cand.size()) * sens_n);
+      int64_t done = 0;
+      for (const ir::Node* n : cand) {
+        TERN_ASSIGN_OR_RETURN(auto r, evaluate({n}, sens_n, ref_sens, nullptr));
+        sens[n] = r.second.sqnr_db;
+        done += sens_n;
+        p.update(done);
+      }
+    }
+    std::stable_sort(order.begin(), order.end(), [&](const ir::Node* a, const ir::Node* b) { return sens[a] < sens[b]; });
+  }
+  if (over) {
+    size_t lo = 0, hi = order.size();
+    std::unique_ptr<ir::Graph> hi_graph;
+    Metric hi_m;
+    while (hi - lo > 1 || !hi_graph) {
+      size_t mid = hi - lo > 1 ? (lo + hi) / 2 : hi;
+      Progress p(o.progress, "mixed precision", data.count);
+      TERN_ASSIGN_OR_RETURN(auto r, evaluate(int8_set(mid), data.count, ref_all, &p));
+      if (r.second.drop <= o.max_drop || mid == order.size()) {
+        hi = mid;
+        hi_graph = std::move(r.first);
+        hi_m = r.second;
+      } else {
+        lo = mid;
+      }
+    }
+    best = std::move(hi_graph);
+    best_m = hi_m;
+    best_k = hi;
+  }
+  std::set<const ir::Node*> int8 = int8_set(best_k);
+  std::set<const ir::Node*> backed_off(order.begin(), order.begin() + static_cast<ptrdiff_t>(best_k));
+  rep->sqnr_db = best_m.sqnr_db;
+  rep->drop = best_m.drop;
+
+  // --- report
+  for (const ir::Node* n : cand) {
+    LayerReport lr;
+    lr.name = n->name;
+    lr.op = ops::op_name(n->op);
+    lr.precision = int8.count(n) ? "int8" : "fp32";
+    const ir::Value* y = n->outputs[0];
+    lr.lo = ranges[y].lo;
+    lr.hi = ranges[y].hi;
+    float s;
+    int32_t z;
+    tern::quant::choose_activation_params(lr.lo, lr.hi, &s, &z);
+    lr.scale = s;
+    lr.zero_point = z;
+    lr.sqnr_db = sens.count(n) ? sens[n] : NAN;  // not measured (no --report, budget held)
+    lr.reason = backed_off.count(n) ? "kept fp32: most sensitive while over the error budget" : std::string("range by ") + method_name(chosen[y]);
+    rep->layers.push_back(lr);
+  }
+  rep->int8_nodes = 0;
+  rep->fp32_nodes = 0;
+  for (const auto& n : best->nodes()) {
+    if (n->op == OpType::QuantizeLinear || n->op == OpType::DequantizeLinear) continue;
+    bool q = false;
+    for (const ir::Value* v : n->outputs) q |= v && v->dtype == DType::Int8;
+    (q ? rep->int8_nodes : rep->fp32_nodes)++;
+  }
+  rep->fp32_by_sensitivity = static_cast<int>(backed_off.size());
+  char pattern[256];
+  std::snprintf(pattern, sizeof pattern, "%d nodes int8, %d fp32 (%d by sensitivity); ranges by %s; output SQNR %.1f dB, %s %.2f",
+                rep->int8_nodes, rep->fp32_nodes, rep->fp32_by_sensitivity, method_name(o.method), best_m.sqnr_db,
+                rep->drop_metric.c_str(), best_m.drop);
+  c.log.add("quantize-int8", pattern, static_cast<uint32_t>(rep->int8_nodes), g.nodes().size(), best->nodes().size());
+  c.graph = std::move(best);
+  rep->total_seconds = since(t_start);
+  return Status::ok();
+}
+
+}  // namespace tern::compiler::quant

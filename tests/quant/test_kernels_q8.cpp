@@ -1,0 +1,356 @@
+// Every int8 reference kernel against the float kernel run on the dequantized operands: the int8
+// result, dequantized, must be within one output quantization step of the float result (the
+// accumulation is exact in int32; only the final requantization rounds). Weights are int8 per
+// output channel, activations int8 per tensor with zero points, bias int32 (docs/quantization-scheme.md).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <random>
+
+#include "core/quant.h"
+#include "reference/kernel.h"
+
+using namespace tern;
+
+namespace {
+
+struct QT {
+  DType dtype = DType::Float32;
+  Shape shape;
+  std::vector<uint8_t> bytes;
+  std::vector<float> scale;
+  std::vector<int64_t> zp;
+  int axis = -1;
+  QuantParams qp;
+  TensorRef r;
+  const TensorRef* ref() {
+    r = {dtype, shape, bytes.data(), nullptr};
+    if (!scale.empty()) {
+      qp = {scale.data(), zp.data(), static_cast<int>(scale.size()), scale.size() > 1 ? axis : -1};
+      r.quant = &qp;
+    }
+    return &r;
+  }
+  template <typename T> T* as() { return reinterpret_cast<T*>(bytes.data()); }
+  int64_t n() const { return shape.numel(); }
+  float sc(int64_t c) const { return scale.size() == 1 ? scale[0] : scale[static_cast<size_t>(c)]; }
+};
+
+std::deque<QT> g_pool;  // stable addresses for the refs of one test
+QT& make(DType t, Shape s) {
+  g_pool.emplace_back();
+  QT& q = g_pool.back();
+  q.dtype = t;
+  q.shape = s;
+  q.bytes.assign(static_cast<size_t>(s.numel()) * dtype_size(t), 0);
+  return q;
+}
+
+std::vector<float> rnd(std::mt19937& rng, int64_t n, float lo, float hi) {
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+// An activation, int8 per tensor over its range.
+QT& act(const std::vector<float>& x, Shape s) {
+  QT& q = make(DType::Int8, s);
+  float lo = *std::min_element(x.begin(), x.end()), hi = *std::max_element(x.begin(), x.end());
+  float sc;
+  int32_t z;
+  quant::choose_activation_params(lo, hi, &sc, &z);
+  q.scale = {sc};
+  q.zp = {z};
+  for (int64_t i = 0; i < q.n(); ++i) q.as<int8_t>()[i] = quant::quantize_value(x[static_cast<size_t>(i)], sc, z);
+  return q;
+}
+
+// Weights, int8 symmetric per channel along `axis`.
+QT& weights(const std::vector<float>& w, Shape s, int axis) {
+  QT& q = make(DType::Int8, s);
+  int64_t ch = s[axis], inner = 1;
+  for (int i = axis + 1; i < s.rank; ++i) inner *= s[i];
+  std::vector<float> amax(static_cast<size_t>(ch), 0.f);
+  for (int64_t i = 0; i < q.n(); ++i) amax[static_cast<size_t>((i / inner) % ch)] = std::max(amax[static_cast<size_t>((i / inner) % ch)], std::fabs(w[static_cast<size_t>(i)]));
+  for (float a : amax) q.scale.push_back(quant::symmetric_scale(a));
+  q.zp.assign(q.scale.size(), 0);
+  q.axis = axis;
+  for (int64_t i = 0; i < q.n(); ++i)
+    q.as<int8_t>()[i] = static_cast<int8_t>(std::clamp(std::nearbyint(w[static_cast<size_t>(i)] / q.sc((i / inner) % ch)), -127.f, 127.f));
+  return q;
+}
+
+QT& bias(const std::vector<float>& b, float s_in, const QT& w) {
+  QT& q = make(DType::Int32, Shape{static_cast<int64_t>(b.size())});
+  for (size_t c = 0; c < b.size(); ++c) {
+    q.scale.push_back(s_in * w.sc(static_cast<int64_t>(c)));
+    q.as<int32_t>()[c] = static_cast<int32_t>(std::nearbyint(b[c] / q.scale.back()));
+  }
+  q.zp.assign(q.scale.size(), 0);
+  q.axis = 0;
+  return q;
+}
+
+// The real values a quantized tensor stands for, as a float tensor.
+QT& real(const QT& q, int64_t inner = 0) {
+  QT& f = make(DType::Float32, q.shape);
+  int64_t ch = q.scale.size() > 1 ? static_cast<int64_t>(q.scale.size()) : 1;
+  if (!inner) {
+    inner = 1;
+    if (ch > 1)
+      for (int i = q.axis + 1; i < q.shape.rank; ++i) inner *= q.shape[i];
+  }
+  for (int64_t i = 0; i < q.n(); ++i) {
+    int64_t c = (i / inner) % ch;
+    float v = q.dtype == DType::Int32 ? static_cast<float>(reinterpret_cast<const int32_t*>(q.bytes.data())[i])
+                                      : static_cast<float>(reinterpret_cast<const int8_t*>(q.bytes.data())[i]);
+    f.as<float>()[i] = q.sc(c) * (v - static_cast<float>(q.zp[static_cast<size_t>(c)]));
+  }
+  return f;
+}
+
+Status run(OpType op, const fb::NodeOptionsUnion& opts, std::vector<QT*> ins, QT& out) {
+  std::vector<const TensorRef*> in;
+  for (QT* q : ins) in.push_back(q ? q->ref() : nullptr);
+  const TensorRef* o = out.ref();
+  ref::KernelContext kc;
+  kc.node_name = "test";
+  kc.op = op;
+  kc.options = &opts;
+  kc.inputs = in;
+  kc.outputs = {&o, 1};
+  return ref::run_node_once(kc);
+}
+
+// Runs the float kernel on the real values of `qins` (float_ins replaces an operand where given),
+// quantizes the output over the float result's range, runs the int8 kernel, and checks the two
+// agree within one output step.
+void check_q8(OpType op, const fb::NodeOptionsUnion& opts, std::vector<QT*> qins, std::vector<QT*> fins, Shape out_shape,
+              const char* what) {
+  CAPTURE(what);
+  QT& fy = make(DType::Float32, out_shape);
+  REQUIRE(run(op, opts, fins, fy).is_ok());
+  std::vector<float> fv(fy.as<float>(), fy.as<float>() + fy.n());
+  QT& qy = act(fv, out_shape);  // sets scale / zero point from the float result
+  std::fill(qy.bytes.begin(), qy.bytes.end(), 0);
+  Status s = run(op, opts, qins, qy);
+  REQUIRE_MESSAGE(s.is_ok(), s.message());
+  QT& back = real(qy);
+  double worst = 0;
+  for (int64_t i = 0; i < fy.n(); ++i) worst = std::max(worst, static_cast<double>(std::fabs(back.as<float>()[i] - fy.as<float>()[i])));
+  CAPTURE(qy.scale[0]);
+  CHECK(worst <= qy.scale[0] * 1.001 + 1e-6);
+  g_pool.clear();
+}
+
+fb::NodeOptionsUnion conv_opts(std::vector<int32_t> k, std::vector<int32_t> s, std::vector<int32_t> d, std::vector<int32_t> p, int group,
+                               fb::Activation a = fb::Activation::None, float amin = 0, float amax = 0) {
+  fb::NodeOptionsUnion u;
+  auto* o = new fb::ConvOptionsT;
+  o->kernel_shape = k;
+  o->strides = s;
+  o->dilations = d;
+  o->pads = p;
+  o->group = group;
+  o->activation = a;
+  o->activation_min = amin;
+  o->activation_max = amax;
+  u.type = fb::NodeOptions::ConvOptions;
+  u.value = o;
+  return u;
+}
+
+}  // namespace
+
+TEST_CASE("int8 Conv matches float Conv on dequantized operands (groups, depthwise, stride, pads, dilation, Relu)") {
+  std::mt19937 rng(11);
+  struct Case {
+    int64_t n, c, h, w, m, k;
+    int group, stride, pad, dil;
+    fb::Activation act;
+    const char* name;
+  } cases[] = {
+      {1, 3, 9, 11, 8, 3, 1, 1, 1, 1, fb::Activation::None, "3x3 pad 1"},
+      {2, 4, 10, 7, 6, 3, 2, 2, 1, 1, fb::Activation::Relu, "grouped stride 2 relu"},
+      {1, 8, 7, 9, 8, 3, 8, 1, 1, 1, fb::Activation::None, "depthwise"},
+      {1, 6, 8, 8, 12, 3, 6, 2, 1, 1, fb::Activation::Clip, "depthwise multiplier 2 stride 2 clip"},
+      {1, 5, 6, 6, 7, 1, 1, 1, 0, 1, fb::Activation::None, "pointwise"},
+      {1, 3, 12, 12, 4, 3, 1, 1, 2, 2, fb::Activation::Relu, "dilated"},
+  };
+  for (const Case& cs : cases) {
+    Shape xs{cs.n, cs.c, cs.h, cs.w}, ws{cs.m, cs.c / cs.group, cs.k, cs.k};
+    auto xv = rnd(rng, xs.numel(), -1.5f, 2.5f);
+    auto wv = rnd(rng, ws.numel(), -0.7f, 0.7f);
+    auto bv = rnd(rng, cs.m, -0.5f, 0.5f);
+    // Channel 0 of the weights all zero: a scale of 1 must not disturb it.
+    for (int64_t i = 0; i < ws.numel() / cs.m; ++i) wv[static_cast<size_t>(i)] = 0;
+    QT& x = act(xv, xs);
+    QT& w = weights(wv, ws, 0);
+    QT& b = bias(bv, x.scale[0], w);
+    auto o = conv_opts({static_cast<int32_t>(cs.k), static_cast<int32_t>(cs.k)}, {cs.stride, cs.stride}, {cs.dil, cs.dil},
+                       {cs.pad, cs.pad, cs.pad, cs.pad}, cs.group, cs.act, -0.5f, 1.0f);
+    int64_t span = cs.dil * (cs.k - 1) + 1;
+    Shape ys{cs.n, cs.m, (cs.h + 2 * cs.pad - span) / cs.stride + 1, (cs.w + 2 * cs.pad - span) / cs.stride + 1};
+    check_q8(OpType::Conv, o, {&x, &w, &b}, {&real(x), &real(w), &real(b)}, ys, cs.name);
+  }
+}
+
+TEST_CASE("int8 Conv1d without bias") {
+  std::mt19937 rng(12);
+  Shape xs{2, 4, 13}, ws{5, 4, 3};
+  QT& x = act(rnd(rng, xs.numel(), -1, 1), xs);
+  QT& w = weights(rnd(rng, ws.numel(), -1, 1), ws, 0);
+  auto o = conv_opts({3}, {1}, {1}, {1, 1}, 1);
+  check_q8(OpType::Conv, o, {&x, &w, nullptr}, {&real(x), &real(w), nullptr}, Shape{2, 5, 13}, "conv1d");
+}
+
+TEST_CASE("int8 Gemm and MatMul match float on dequantized operands") {
+  std::mt19937 rng(13);
+  for (bool trans_b : {false, true}) {
+    const int64_t m = 5, k = 17, n = 9;
+    Shape as{m, k}, bs = trans_b ? Shape{n, k} : Shape{k, n};
+    QT& a = act(rnd(rng, as.numel(), -2, 1), as);
+    QT& b = weights(rnd(rng, bs.numel(), -0.5f, 0.5f), bs, trans_b ? 0 : 1);
+    QT& c = bias(rnd(rng, n, -1, 1), a.scale[0], b);
+    fb::NodeOptionsUnion u;
+    auto* o = new fb::GemmOptionsT;
+    o->trans_b = trans_b;
+    o->activation = trans_b ? fb::Activation::Relu : fb::Activation::None;
+    u.type = fb::NodeOptions::GemmOptions;
+    u.value = o;
+    check_q8(OpType::Gemm, u, {&a, &b, &c}, {&real(a), &real(b), &real(c)}, Shape{m, n}, trans_b ? "gemm trans_b relu" : "gemm");
+  }
+  {
+    // MatMul with a constant weight matrix (per column) and a bias, batched A.
+    Shape as{2, 3, 6, 10}, bs{10, 7};
+    QT& a = act(rnd(rng, as.numel(), -1, 3), as);
+    QT& b = weights(rnd(rng, bs.numel(), -1, 1), bs, 1);
+    QT& c = bias(rnd(rng, 7, -1, 1), a.scale[0], b);
+    fb::NodeOptionsUnion u;
+    u.type = fb::NodeOptions::MatMulOptions;
+    u.value = new fb::MatMulOptionsT;
+    check_q8(OpType::MatMul, u, {&a, &b, &c}, {&real(a), &real(b), &real(c)}, Shape{2, 3, 6, 7}, "matmul weights");
+  }
+  {
+    // MatMul of two activations (both with zero points), broadcast batch.
+    Shape as{2, 4, 5, 8}, bs{4, 8, 6};
+    QT& a = act(rnd(rng, as.numel(), -1, 2), as);
+    QT& b = act(rnd(rng, bs.numel(), -3, 1), bs);
+    fb::NodeOptionsUnion u;
+    u.type = fb::NodeOptions::MatMulOptions;
+    u.value = new fb::MatMulOptionsT;
+    check_q8(OpType::MatMul, u, {&a, &b}, {&real(a), &real(b)}, Shape{2, 4, 5, 6}, "matmul activations");
+  }
+}
+
+TEST_CASE("int8 Add, Sub, Mul with broadcasting; Relu and Clip") {
+  std::mt19937 rng(14);
+  fb::NodeOptionsUnion none;
+  for (OpType op : {OpType::Add, OpType::Sub, OpType::Mul}) {
+    Shape as{2, 3, 4, 5}, bs{3, 1, 5};
+    QT& a = act(rnd(rng, as.numel(), -4, 1), as);
+    QT& b = act(rnd(rng, bs.numel(), -0.1f, 0.3f), bs);  // very different scales
+    check_q8(op, none, {&a, &b}, {&real(a), &real(b)}, as, "binary");
+  }
+  {
+    Shape s{3, 7};
+    QT& x = act(rnd(rng, s.numel(), -2, 3), s);
+    check_q8(OpType::Relu, none, {&x}, {&real(x)}, s, "relu");
+  }
+  {
+    Shape s{3, 7};
+    QT& x = act(rnd(rng, s.numel(), -2, 3), s);
+    fb::NodeOptionsUnion u;
+    auto* o = new fb::ClipOptionsT;
+    o->min = -0.5f;
+    o->max = 1.5f;
+    u.type = fb::NodeOptions::ClipOptions;
+    u.value = o;
+    check_q8(OpType::Clip, u, {&x}, {&real(x)}, s, "clip");
+  }
+}
+
+TEST_CASE("int8 average pooling; max pooling is exact with the input's quantization") {
+  std::mt19937 rng(15);
+  fb::NodeOptionsUnion none;
+  for (bool include_pad : {false, true}) {
+    Shape xs{2, 3, 9, 8};
+    QT& x = act(rnd(rng, xs.numel(), -1, 2), xs);
+    fb::NodeOptionsUnion u;
+    auto* o = new fb::PoolOptionsT;
+    o->kernel_shape = {3, 3};
+    o->strides = {2, 2};
+    o->dilations = {1, 1};
+    o->pads = {1, 1, 1, 1};
+    o->count_include_pad = include_pad;
+    u.type = fb::NodeOptions::PoolOptions;
+    u.value = o;
+    check_q8(OpType::AveragePool, u, {&x}, {&real(x)}, Shape{2, 3, 5, 4}, include_pad ? "avgpool include pad" : "avgpool");
+  }
+  {
+    Shape xs{2, 5, 6, 7};
+    QT& x = act(rnd(rng, xs.numel(), -1, 2), xs);
+    check_q8(OpType::GlobalAveragePool, none, {&x}, {&real(x)}, Shape{2, 5, 1, 1}, "global average pool");
+  }
+  {
+    // MaxPool on int8: the max of the quantized values is the quantized max (monotonic mapping).
+    Shape xs{1, 2, 6, 6};
+    QT& x = act(rnd(rng, xs.numel(), -1, 2), xs);
+    QT& y = make(DType::Int8, Shape{1, 2, 3, 3});
+    y.scale = x.scale;
+    y.zp = x.zp;
+    fb::NodeOptionsUnion u;
+    auto* o = new fb::PoolOptionsT;
+    o->kernel_shape = {2, 2};
+    o->strides = {2, 2};
+    o->dilations = {1, 1};
+    o->pads = {0, 0, 0, 0};
+    u.type = fb::NodeOptions::PoolOptions;
+    u.value = o;
+    REQUIRE(run(OpType::MaxPool, u, {&x}, y).is_ok());
+    const int8_t* px = x.as<int8_t>();
+    for (int64_t c = 0; c < 2; ++c)
+      for (int64_t i = 0; i < 3; ++i)
+        for (int64_t j = 0; j < 3; ++j) {
+          const int8_t* p = px + c * 36 + i * 12 + j * 2;
+          CHECK(y.as<int8_t>()[c * 9 + i * 3 + j] == std::max({p[0], p[1], p[6], p[7]}));
+        }
+    g_pool.clear();
+  }
+}
+
+TEST_CASE("QuantizeLinear / DequantizeLinear round trip, per tensor and per channel") {
+  std::mt19937 rng(16);
+  fb::NodeOptionsUnion none;
+  Shape s{2, 3, 4};
+  auto xv = rnd(rng, s.numel(), -3, 5);
+  QT& x = make(DType::Float32, s);
+  std::copy(xv.begin(), xv.end(), x.as<float>());
+  QT& q = make(DType::Int8, s);
+  q.scale = {0.05f, 0.02f, 0.1f};
+  q.zp = {-10, 0, 20};
+  q.axis = 1;
+  REQUIRE(run(OpType::QuantizeLinear, none, {&x}, q).is_ok());
+  for (int64_t i = 0; i < s.numel(); ++i) {
+    int64_t c = (i / 4) % 3;
+    CHECK(q.as<int8_t>()[i] == quant::quantize_value(xv[static_cast<size_t>(i)], q.scale[static_cast<size_t>(c)], static_cast<int32_t>(q.zp[static_cast<size_t>(c)])));
+  }
+  QT& back = make(DType::Float32, s);
+  REQUIRE(run(OpType::DequantizeLinear, none, {&q}, back).is_ok());
+  for (int64_t i = 0; i < s.numel(); ++i) {
+    int64_t c = (i / 4) % 3;
+    float sc = q.scale[static_cast<size_t>(c)];
+    float lo = sc * (-128 - q.zp[static_cast<size_t>(c)]), hi = sc * (127 - q.zp[static_cast<size_t>(c)]);
+    float want = std::clamp(xv[static_cast<size_t>(i)], lo, hi);
+    CHECK(std::fabs(back.as<float>()[i] - want) <= sc * 0.5f + 1e-6f);
+  }
+  // A missing Quantization is an error naming the node, not a crash.
+  QT& bare = make(DType::Int8, s);
+  Status st = run(OpType::QuantizeLinear, none, {&x}, bare);
+  CHECK_FALSE(st.is_ok());
+  CHECK(st.message().find("quantization parameters") != std::string::npos);
+  g_pool.clear();
+}

@@ -1,0 +1,183 @@
+// End to end: an ONNX model + a random calibration set -> int8 plan (compiler/quant) -> loaded and
+// run by the runtime -> outputs close to the fp32 plan's, and a plan a fraction of the ONNX size.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+#include "compiler.h"
+#include "core/plan_format.h"
+#include "quant/calib_data.h"
+#include "quant/quantizer.h"
+#include "support/pipeline.h"
+
+using namespace tern;
+
+namespace {
+
+std::string data_path(const char* rel) { return std::string(TERN_SOURCE_DIR) + "/" + rel; }
+
+double sqnr_db(const test::HostTensor& ref, const test::HostTensor& got) {
+  double s = 0, e = 0;
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    double a = ref.f(i), b = got.f(i);
+    s += a * a;
+    e += (a - b) * (a - b);
+  }
+  return e > 0 ? 10 * std::log10(s / e) : 200;
+}
+
+struct Quantized {
+  std::vector<uint8_t> bytes;
+  compiler::quant::QuantizeReport report;
+  size_t onnx_bytes = 0;
+};
+
+Quantized quantize(const std::string& model, const std::string& shape, int64_t samples, compiler::quant::QuantizeOptions qo = {}) {
+  compiler::CompileOptions o;
+  o.model_path = model;
+  o.input_shapes = {shape};
+  o.layout = false;  // the int8 kernels are NCHW
+  auto c = compiler::compile_graph(o);
+  REQUIRE_MESSAGE(c.is_ok(), c.status().message());
+  const ir::Value* in = c->graph->inputs[0];
+  compiler::quant::CalibrationSet cs;
+  cs.batch = in->shape[0];
+  cs.count = samples;
+  cs.per_sample = {in->shape.numel() / cs.batch};
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  cs.inputs.resize(1);
+  for (int64_t i = 0; i < samples * cs.per_sample[0]; ++i) cs.inputs[0].push_back(nd(rng));
+  Quantized q;
+  Status s = compiler::quant::quantize_compiled(*c, cs, qo, &q.report);
+  REQUIRE_MESSAGE(s.is_ok(), s.message());
+  auto bytes = compiler::emit_plan(*c, o, nullptr);
+  REQUIRE_MESSAGE(bytes.is_ok(), bytes.status().message());
+  q.bytes = std::move(*bytes);
+  q.onnx_bytes = c->onnx_bytes;
+  return q;
+}
+
+std::shared_ptr<const Plan> load(const std::vector<uint8_t>& bytes) {
+  auto p = Plan::load_memory(bytes.data(), bytes.size(), kLoadCopy);
+  REQUIRE_MESSAGE(p.is_ok(), p.status().message());
+  return *p;
+}
+
+test::HostTensor random_input(Shape s, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  test::HostTensor t(DType::Float32, s);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = nd(rng);
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("quantizing a CNN: int8 plan close to fp32 and under 0.3x the ONNX file") {
+  const std::string model = data_path("tests/quant/data/quant_net.onnx");
+  // No error budget: with random weights, logits are near ties and a class flip on one of 128
+  // samples would already exceed the default budget (that path is tested below).
+  compiler::quant::QuantizeOptions qo;
+  qo.max_drop = -1;
+  Quantized q = quantize(model, "image=4x3x8x8", 128, qo);
+  auto plan8 = load(q.bytes);
+  auto fp32 = test::compile_onnx(model, {"image=4x3x8x8"});
+  REQUIRE(fp32.is_ok());
+  // Every Conv and Gemm ran in int8, with int8 weights carrying per-channel scales.
+  int int8_weights = 0, quantize_nodes = 0;
+  for (const NodeDesc& n : plan8->nodes()) {
+    if (n.op == OpType::Conv || n.op == OpType::Gemm) {
+      const TensorDesc& w = plan8->tensors()[static_cast<size_t>(n.inputs[1])];
+      CHECK(w.dtype == DType::Int8);
+      CHECK(w.has_quant);
+      CHECK(w.scales.size() > 1);
+      int8_weights++;
+    }
+    quantize_nodes += n.op == OpType::QuantizeLinear;
+  }
+  CHECK(int8_weights == 4);
+  CHECK(quantize_nodes == 1);  // only the graph input: the whole network stays int8 inside
+  CHECK(q.report.int8_nodes >= 5);
+  // Weights: int8 plus int32 biases and per-channel scales, under 0.3x their fp32 bytes; the whole
+  // file (FlatBuffer, alignment) within a few percent of that against the ONNX file.
+  CHECK(static_cast<double>(plan8->total_constant_bytes()) < 0.3 * static_cast<double>(fp32->plan->total_constant_bytes()));
+  CHECK(static_cast<double>(q.bytes.size()) < 0.32 * static_cast<double>(q.onnx_bytes));
+  // Held-out inputs (not the calibration samples), on the reference and the default backend.
+  for (const char* backend : {"reference", "auto"}) {
+    CAPTURE(backend);
+    auto x = random_input(Shape{4, 3, 8, 8}, 99);
+    auto want = test::run_plan(fp32->plan, {x}, "reference");
+    auto got = test::run_plan(plan8, {x}, backend);
+    REQUIRE(want.is_ok());
+    REQUIRE_MESSAGE(got.is_ok(), got.status().message());
+    double db = sqnr_db((*want)[0], (*got)[0]);
+    CAPTURE(db);
+    CHECK(db > 30.0);
+  }
+  CHECK(q.report.sqnr_db > 30.0);
+}
+
+TEST_CASE("the small CNN of the CLI tests quantizes, keeping its LayerNorm and HardSwish conv in fp32") {
+  Quantized q = quantize(data_path("tests/data/small_cnn.onnx"), "image=2x3x17x15", 64);
+  auto plan8 = load(q.bytes);
+  auto fp32 = test::compile_onnx(data_path("tests/data/small_cnn.onnx"), {"image=2x3x17x15"});
+  REQUIRE(fp32.is_ok());
+  bool has_dequant = false, ln_float = false;
+  for (const NodeDesc& n : plan8->nodes()) {
+    has_dequant |= n.op == OpType::DequantizeLinear;
+    if (n.op == OpType::LayerNormalization) ln_float = plan8->tensors()[static_cast<size_t>(n.outputs[0])].dtype == DType::Float32;
+  }
+  CHECK(has_dequant);
+  CHECK(ln_float);
+  auto x = test::load_npy(data_path("tests/data/small_cnn_input.npy"));
+  REQUIRE(x.is_ok());
+  auto want = test::run_plan(fp32->plan, {*x}, "reference");
+  auto got = test::run_plan(plan8, {*x}, "reference");
+  REQUIRE(want.is_ok());
+  REQUIRE(got.is_ok());
+  CHECK(sqnr_db((*want)[0], (*got)[0]) > 25.0);
+}
+
+TEST_CASE("every calibration method and per-tensor weights give a working plan; the budget backs off layers") {
+  const std::string model = data_path("tests/quant/data/quant_net.onnx");
+  using compiler::quant::Method;
+  for (Method m : {Method::MinMax, Method::Percentile, Method::Mse, Method::Entropy, Method::Auto}) {
+    compiler::quant::QuantizeOptions qo;
+    qo.method = m;
+    qo.per_channel = m != Method::MinMax;
+    qo.max_drop = -1;  // all int8
+    Quantized q = quantize(model, "image=2x3x8x8", 32, qo);
+    std::string name = compiler::quant::method_name(m);
+    CAPTURE(name);
+    CHECK(q.report.fp32_by_sensitivity == 0);
+    // KL-entropy clipping is the most aggressive on this small net (it clips post-Relu tails).
+    CHECK(q.report.sqnr_db > (m == Method::Entropy ? 10.0 : 20.0));
+    CHECK(q.report.layers.size() >= 5);
+  }
+  // An impossible budget (0 relative error... on a classifier: no sample may change class, and
+  // SQNR can still be finite) must keep layers in fp32 in order of sensitivity until it holds or
+  // none is left.
+  compiler::quant::QuantizeOptions qo;
+  qo.max_drop = 0.0;
+  qo.method = Method::MinMax;
+  qo.per_channel = false;
+  Quantized q = quantize(model, "image=2x3x8x8", 64, qo);
+  CHECK(q.report.drop <= 0.0 + 1e-9);
+  for (const auto& l : q.report.layers)
+    if (l.precision == "fp32") CHECK(l.reason.find("sensitive") != std::string::npos);
+}
+
+TEST_CASE("calibration sets are checked before any work") {
+  namespace q = compiler::quant;
+  auto missing = q::read_calibration("/nonexistent/calib.npy");
+  CHECK_FALSE(missing.is_ok());
+  CHECK(missing.status().message().find("does not exist") != std::string::npos);
+  std::string dir = std::filesystem::temp_directory_path() / "tern_quant_empty_dir";
+  std::filesystem::create_directories(dir);
+  auto empty = q::read_calibration(dir);
+  CHECK_FALSE(empty.is_ok());
+  CHECK(empty.status().message().find("no .npy or .npz") != std::string::npos);
+}
