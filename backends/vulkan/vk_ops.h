@@ -1,0 +1,157 @@
+// What a Vulkan op file implements: `supports` (from dtypes and shapes alone, no device: the
+// compiler partitions with it) and `record`, which turns one node into dispatches of the embedded
+// compute shaders (and buffer copies) at prepare time. Recording never touches device memory; the
+// executable lays out buffers, creates pipelines and descriptor sets and records one command
+// buffer from the steps once every node is recorded.
+//
+// Shader convention (shaders/common.glsl): binding 0 is the dispatch's parameter words (uint32;
+// floats bit-cast), bindings 1.. are the tensors in the order `dispatch` lists them. An absent
+// optional tensor (-1) binds a small zero buffer; the shader must not read it (a flag in the
+// parameters says so).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "core/status.h"
+#include "core/tensor.h"
+
+namespace tern::vk {
+
+class Params {
+ public:
+  Params& u(int64_t v) {
+    w.push_back(static_cast<uint32_t>(v));
+    return *this;
+  }
+  Params& f(float v) {
+    uint32_t x;
+    std::memcpy(&x, &v, 4);
+    w.push_back(x);
+    return *this;
+  }
+  std::vector<uint32_t> w;
+};
+
+class Recorder {
+ public:
+  virtual ~Recorder() = default;
+  virtual const TensorRef& tensor(int32_t id) const = 0;
+  // A device-only tensor for intermediate results of a multi-dispatch op. It may move the tensor
+  // table: pointers from tensor() / OpCall::in() taken before the call are invalid after it.
+  virtual int32_t scratch(DType dtype, const Shape& shape) = 0;
+  virtual void dispatch(const char* shader, std::initializer_list<int32_t> bindings, const Params& params, uint32_t gx,
+                        uint32_t gy = 1, uint32_t gz = 1) = 0;
+  // Byte copy of `bytes` from src (at src_offset) to dst (at dst_offset), as a transfer command.
+  virtual void copy(int32_t src, int32_t dst, uint64_t bytes, uint64_t src_offset = 0, uint64_t dst_offset = 0) = 0;
+  // `threads` invocations of a shader with local_size_x = `local`, folded into a 2-D grid so any
+  // count fits maxComputeWorkGroupCount; the shader's linear id is tern_gid() (common.glsl).
+  void dispatch_threads(const char* shader, std::initializer_list<int32_t> bindings, const Params& params, uint64_t threads,
+                        uint32_t local = 256);
+  // One workgroup per row, `rows` of them, folded the same way (tern_group_id()).
+  void dispatch_groups(const char* shader, std::initializer_list<int32_t> bindings, const Params& params, uint64_t groups);
+};
+
+// The parameters of shaders/matmul.comp (see its header): Y = act(alpha * A x B + beta * C),
+// every operand addressed by strides, batch dims broadcast through per-operand batch strides.
+struct MatmulDesc {
+  uint32_t m = 0, n = 0, k = 0;
+  uint32_t a_rs = 0, a_ks = 0, b_ks = 0, b_cs = 0;
+  int batch_rank = 0;
+  uint32_t batch_dims[6] = {}, a_bs[6] = {}, b_bs[6] = {};
+  uint32_t y_bs = 0, y_rs = 0, y_cs = 1;
+  float alpha = 1, beta = 1;
+  bool has_c = false;
+  uint32_t c_rs = 0, c_cs = 0, c_bs = 0;
+  int act = 0;
+  float act_a = 0, act_b = 0;
+  uint32_t a_off = 0, b_off = 0, c_off = 0, y_off = 0;
+
+  uint32_t batch() const {
+    uint32_t b = 1;
+    for (int i = 0; i < batch_rank; ++i) b *= batch_dims[i];
+    return b;
+  }
+  Params params() const;
+  // Dispatches matmul.comp for it.
+  void record(Recorder& rec, int32_t a, int32_t b, int32_t c, int32_t y) const;
+};
+
+// One node being recorded.
+struct OpCall {
+  const NodeView* node = nullptr;
+  Recorder* rec = nullptr;
+
+  int32_t in_id(size_t i) const { return i < node->inputs.size() ? node->inputs[i] : -1; }
+  int32_t out_id(size_t i) const { return i < node->outputs.size() ? node->outputs[i] : -1; }
+  const TensorRef* in(size_t i) const { return in_id(i) >= 0 ? &rec->tensor(in_id(i)) : nullptr; }
+  const TensorRef* out(size_t i) const { return out_id(i) >= 0 ? &rec->tensor(out_id(i)) : nullptr; }
+  template <typename T> const T* opts() const {
+    return node->options ? static_cast<const T*>(node->options->value) : nullptr;
+  }
+  Status error(const char* what) const;
+};
+
+// Query helpers for `supports`.
+inline const TensorInfo* qin(const NodeQuery& q, size_t i) { return i < q.inputs.size() ? q.inputs[i] : nullptr; }
+inline const TensorInfo* qout(const NodeQuery& q, size_t i) { return i < q.outputs.size() ? q.outputs[i] : nullptr; }
+template <typename T> const T* qopts(const NodeQuery& q) {
+  return q.options ? static_cast<const T*>(q.options->value) : nullptr;
+}
+inline bool decline(std::string* why, const std::string& reason) {
+  if (why) *why = reason;
+  return false;
+}
+// Every present input and output is float32 (else declines with the reason).
+bool all_f32(const NodeQuery& q, std::string* why);
+
+using SupportsFn = bool (*)(const NodeQuery&, std::string*);
+using RecordFn = Status (*)(const OpCall&);
+
+struct OpEntry {
+  OpType op;
+  SupportsFn supports;
+  RecordFn record;
+};
+
+// The explicit op table (vulkan_ops.cpp); nullptr for ops without a Vulkan kernel.
+const OpEntry* op_entry(OpType op);
+
+// The embedded SPIR-V of one shader (generated at build time from shaders/<name>.comp).
+struct ShaderCode {
+  const char* name;
+  const uint32_t* words;
+  size_t bytes;
+};
+const ShaderCode* find_shader(const char* name);
+
+// Per-family functions, one file each under ops/.
+bool elementwise_supports(const NodeQuery&, std::string*);
+Status elementwise_record(const OpCall&);
+bool matmul_supports(const NodeQuery&, std::string*);
+Status matmul_record(const OpCall&);
+bool conv_supports(const NodeQuery&, std::string*);
+Status conv_record(const OpCall&);
+bool softmax_supports(const NodeQuery&, std::string*);
+Status softmax_record(const OpCall&);
+bool norm_supports(const NodeQuery&, std::string*);
+Status norm_record(const OpCall&);
+bool pool_supports(const NodeQuery&, std::string*);
+Status pool_record(const OpCall&);
+bool reduce_supports(const NodeQuery&, std::string*);
+Status reduce_record(const OpCall&);
+bool data_supports(const NodeQuery&, std::string*);
+Status data_record(const OpCall&);
+bool gather_supports(const NodeQuery&, std::string*);
+Status gather_record(const OpCall&);
+bool attention_supports(const NodeQuery&, std::string*);
+Status attention_record(const OpCall&);
+bool tern_ops_supports(const NodeQuery&, std::string*);
+Status tern_ops_record(const OpCall&);
+
+}  // namespace tern::vk
