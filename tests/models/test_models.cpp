@@ -89,6 +89,14 @@ void check_model(const std::string& name) {
   REQUIRE_MESSAGE(mf.good(), "no meta.json: run /usr/bin/python3 models/export.py --out " << zoo_dir());
   nlohmann::json meta = nlohmann::json::parse(mf);
 
+  // Spiking models are discontinuous: a membrane potential within rounding of its threshold could
+  // flip a spike under another summation order. The exporter records the smallest margin over every
+  // LIF neuron and step of the golden input; it must be far above float rounding.
+  if (meta.contains("spike_margin")) {
+    double margin = meta["spike_margin"].get<double>();
+    std::printf("  %-22s smallest |h - v_threshold| over the golden input: %.3g\n", name.c_str(), margin);
+    CHECK_MESSAGE(margin >= 1e-5, "the golden input puts a membrane potential within " << margin << " of its threshold");
+  }
   auto compiled = compile_onnx(dir + "/model.onnx", input_shapes_of(read_tokens(dir + "/compile_args.txt")));
   REQUIRE_MESSAGE(compiled.is_ok(), compiled.status().message());
   const auto& plan = compiled.value().plan;
