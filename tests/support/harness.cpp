@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "backend_registry.h"
+#include "cpu/simd/isa.h"
 
 #include "reference/kernel.h"
 
@@ -83,8 +84,13 @@ Backend* backend_under_test() {
       std::exit(2);
     }
     std::atexit([] {
-      std::fprintf(stderr, "[tern] backend under test %s: ran %d nodes, declined %d (reference only)\n",
-                   std::getenv("TERN_TEST_BACKEND"), backend_tally().ran, backend_tally().declined);
+      const char* name = std::getenv("TERN_TEST_BACKEND");
+      std::fprintf(stderr, "[tern] backend under test %s: ran %d nodes, declined %d (reference only)", name,
+                   backend_tally().ran, backend_tally().declined);
+      // Which micro-kernel variant the CPU backend used (AVX-512, AVX2, NEON or scalar).
+      if (std::strcmp(name, "cpu") == 0)
+        std::fprintf(stderr, "; CPU kernels %s (%s)", cpu::simd::active_isa_name(), cpu::simd::kernels().gemm_name);
+      std::fprintf(stderr, "\n");
     });
     return b;
   }();
