@@ -28,14 +28,14 @@ trap 'rm -rf "$tmp"' EXIT
 for dir in "${dirs[@]}"; do
   cache="$dir/CMakeCache.txt"
   [ -f "$cache" ] || { echo "size_report: $dir is not a configured build" >&2; exit 2; }
-  get() { sed -n "s/^$1:[A-Z]*=//p" "$cache" | head -n1; }
+  get() { sed -n "s/^$1:[A-Z]*=//p" "$cache" | awk 'NR <= 1'; }
   # The build's own binutils (aarch64-linux-gnu-strip for a cross build).
   strip=$(get CMAKE_STRIP); nm=$(get CMAKE_NM); readelf=$(get CMAKE_READELF)
   size=${strip%strip}size
   [ -x "$size" ] || size=size
   cmake --build "$dir" --target tern tern_minimal_static >/dev/null 2>&1 || { echo "size_report: build of $dir failed" >&2; exit 2; }
 
-  lib=$(find "$dir/runtime/lib" -maxdepth 1 -name 'libtern.so.*.*' -type f | head -n1)
+  lib=$(find "$dir/runtime/lib" -maxdepth 1 -name 'libtern.so.*.*' -type f | awk 'NR <= 1')
   app="$dir/examples/minimal_static"
   vulkan=$(get TERN_WITH_VULKAN)
   xnn=$(get TERN_WITH_XNNPACK)
@@ -53,14 +53,14 @@ for dir in "${dirs[@]}"; do
   ios=$("$nm" -C -D --undefined-only "$lib" | grep -E "ios_base::Init|std::cout|std::cerr|basic_ostream" || true)
   src=$(grep -rlE '#include <(iostream|fstream|sstream)>' runtime backends | grep -v '/test' || true)
   if [ -z "$ios" ]; then echo "  iostream:                  none in libtern.so"; else
-    echo "  iostream:                  USED: $(echo "$ios" | head -n3 | tr '\n' ';')"; fi
+    echo "  iostream:                  USED: $(echo "$ios" | awk 'NR <= 3' | tr '\n' ';')"; fi
   [ -z "$src" ] || echo "  stream headers in runtime/backends sources: $(echo "$src" | tr '\n' ' ')"
   echo "  largest symbols (bytes):"
   "$nm" -C --size-sort --radix=d "$lib" | tail -n 12 | awk '{ s=$1; $1=""; $2=""; printf "    %8d %s\n", s, substr($0, 3) }' |
     cut -c1-140 | sort -rn
   echo "  largest object files (text+data bytes):"
   find "$dir" -name '*.o' \( -path '*tern_core.dir*' -o -path '*tern_backends.dir*' -o -path '*tern_runtime_obj.dir*' \) \
-    -exec "$size" {} + 2>/dev/null | awk 'NR>1 && $6 ~ /\.o$/ { printf "%d %s\n", $1+$2, $6 }' | sort -rn | head -n 10 |
+    -exec "$size" {} + 2>/dev/null | awk 'NR>1 && $6 ~ /\.o$/ { printf "%d %s\n", $1+$2, $6 }' | sort -rn | awk 'NR <= 10' |
     sed "s|$dir/||" | awk '{ printf "    %8d %s\n", $1, $2 }'
   if [ "$vulkan" != ON ] && [ "$libsz" -gt "$limit" ]; then
     echo "  OVER LIMIT: CPU-only libtern.so is $libsz bytes > $limit"
