@@ -17,12 +17,6 @@ namespace tern::cpu {
 
 namespace {
 
-template <typename O>
-bool channels_last_of(const O& o) {
-  if constexpr (requires { o.channels_last; }) return o.channels_last;
-  else return false;
-}
-
 class XnnConv final : public CpuKernel {
  public:
   size_t scratch_bytes() const override { return (in_floats_ + out_floats_) * sizeof(float); }
@@ -85,7 +79,7 @@ XnnKernelResult create_xnn_conv(const Context& ctx, const NodeView& node, XnnTen
     return none;
   if (x->numel() == 0 || y->numel() == 0) return none;
   const auto& o = *static_cast<const fb::ConvOptionsT*>(node.options->value);
-  const bool nhwc = channels_last_of(o);
+  const bool nhwc = o.channels_last;
   const int spatial = x->shape.rank - 2;
   if (o.kernel_shape.size() != static_cast<size_t>(spatial) || o.strides.size() != static_cast<size_t>(spatial) ||
       o.dilations.size() != static_cast<size_t>(spatial) || o.pads.size() != static_cast<size_t>(2 * spatial))

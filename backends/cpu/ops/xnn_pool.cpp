@@ -24,12 +24,6 @@ namespace tern::cpu {
 
 namespace {
 
-template <typename O>
-bool channels_last_of(const O& o) {
-  if constexpr (requires { o.channels_last; }) return o.channels_last;
-  else return false;
-}
-
 class XnnPool final : public CpuKernel {
  public:
   size_t scratch_bytes() const override { return (in_floats_ + out_floats_) * sizeof(float); }
@@ -124,7 +118,7 @@ class XnnGlobalAverageNhwc final : public CpuKernel {
 XnnKernelResult create_global_average(const Context& ctx, const NodeView& node, const TensorRef* x, const TensorRef* y) {
   std::unique_ptr<CpuKernel> none;
   const bool nhwc = node.options && node.options->type == fb::NodeOptions::PoolOptions &&
-                    channels_last_of(*static_cast<const fb::PoolOptionsT*>(node.options->value));
+                    static_cast<const fb::PoolOptionsT*>(node.options->value)->channels_last;
   const Shape& xs = x->shape;
   if (xs.rank < 3) return none;
   int64_t plane = 1;
@@ -189,7 +183,7 @@ XnnKernelResult create_xnn_pool(const Context& ctx, const NodeView& node, XnnTen
   if (!node.options || node.options->type != fb::NodeOptions::PoolOptions) return none;
   const auto& o = *static_cast<const fb::PoolOptionsT*>(node.options->value);
   const bool is_max = node.op == OpType::MaxPool;
-  const bool nhwc = channels_last_of(o);
+  const bool nhwc = o.channels_last;
   const Shape& xs = x->shape;
   const Shape& ys = y->shape;
   if ((xs.rank != 3 && xs.rank != 4) || ys.rank != xs.rank) return none;
