@@ -37,22 +37,10 @@ constexpr double kRtol = 1e-5, kAtol = 1e-6;
 // nullptr in the kernel's context, as for a graph that does not use them). Scratch is allocated
 // here, exactly as declared, filled with NaN bytes and followed by a guard that must stay intact.
 std::vector<HostTensor> run_masked(const NodeSpec& node, std::vector<bool> want) {
-  std::vector<TensorInfo> infos(node.inputs.size());
-  std::vector<const TensorInfo*> info_ptrs(node.inputs.size(), nullptr);
-  for (size_t i = 0; i < node.inputs.size(); ++i)
-    if (node.inputs[i]) {
-      infos[i] = node.inputs[i]->info();
-      info_ptrs[i] = &infos[i];
-    }
-  std::vector<TensorInfo> out_infos(static_cast<size_t>(node.num_outputs));
-  ops::InferContext ic;
-  ic.node_name = "test";
-  ic.op = node.op;
-  ic.options = &node.options;
-  ic.inputs = info_ptrs;
-  ic.outputs = out_infos;
-  Status st = ops::infer_node(ic);
+  InferredNode inf;
+  Status st = infer_spec(node, [](size_t) { return false; }, &inf);
   REQUIRE_MESSAGE(st.is_ok(), st.message());
+  const std::vector<TensorInfo>& out_infos = inf.outputs;
 
   want.resize(out_infos.size(), false);
   std::vector<HostTensor> outs;

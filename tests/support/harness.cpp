@@ -37,23 +37,10 @@ int64_t random_dim(std::mt19937& rng, int64_t lo, int64_t hi) {
 }
 
 Status try_run_reference(const NodeSpec& node, std::vector<HostTensor>* outputs) {
-  std::vector<TensorInfo> infos(node.inputs.size());
-  std::vector<const TensorInfo*> info_ptrs(node.inputs.size(), nullptr);
-  for (size_t i = 0; i < node.inputs.size(); ++i)
-    if (node.inputs[i]) {
-      infos[i] = node.inputs[i]->info(node.inputs_constant);
-      info_ptrs[i] = &infos[i];
-    }
-  std::vector<TensorInfo> out_infos(static_cast<size_t>(node.num_outputs));
-  ops::InferContext ic;
-  ic.node_name = "test";
-  ic.op = node.op;
-  ic.options = &node.options;
-  ic.inputs = info_ptrs;
-  ic.outputs = out_infos;
-  TERN_RETURN_IF_ERROR(ops::infer_node(ic));
+  InferredNode inf;
+  TERN_RETURN_IF_ERROR(infer_spec(node, [&](size_t) { return node.inputs_constant; }, &inf));
   outputs->clear();
-  for (const TensorInfo& oi : out_infos) outputs->emplace_back(oi.dtype, oi.shape);
+  for (const TensorInfo& oi : inf.outputs) outputs->emplace_back(oi.dtype, oi.shape);
   std::vector<TensorRef> in_refs(node.inputs.size()), out_refs(outputs->size());
   std::vector<const TensorRef*> in_ptrs(node.inputs.size(), nullptr), out_ptrs(outputs->size(), nullptr);
   for (size_t i = 0; i < node.inputs.size(); ++i)
@@ -146,37 +133,24 @@ bool default_constant(OpType op, size_t input) {
 
 Status try_run_on_backend(const NodeSpec& node, Backend& backend, std::vector<HostTensor>* outputs) {
   // Shapes from the op table, exactly as the compiler would record them.
-  std::vector<TensorInfo> infos(node.inputs.size());
-  std::vector<const TensorInfo*> info_ptrs(node.inputs.size(), nullptr);
   std::vector<bool> constant(node.inputs.size(), false);
-  for (size_t i = 0; i < node.inputs.size(); ++i) {
+  for (size_t i = 0; i < node.inputs.size(); ++i)
     constant[i] = i < node.constant_inputs.size() ? node.constant_inputs[i] : default_constant(node.op, i);
-    if (node.inputs[i]) {
-      infos[i] = node.inputs[i]->info(node.inputs_constant || constant[i]);
-      info_ptrs[i] = &infos[i];
-    }
-  }
-  std::vector<TensorInfo> out_infos(static_cast<size_t>(node.num_outputs));
-  ops::InferContext ic;
-  ic.node_name = "test";
-  ic.op = node.op;
-  ic.options = &node.options;
-  ic.inputs = info_ptrs;
-  ic.outputs = out_infos;
-  TERN_RETURN_IF_ERROR(ops::infer_node(ic));
+  InferredNode inf;
+  TERN_RETURN_IF_ERROR(infer_spec(node, [&](size_t i) { return node.inputs_constant || constant[i]; }, &inf));
   std::vector<const TensorInfo*> out_ptrs;
-  for (const TensorInfo& oi : out_infos) out_ptrs.push_back(&oi);
+  for (const TensorInfo& oi : inf.outputs) out_ptrs.push_back(&oi);
 
   NodeQuery q;
   q.op = node.op;
   q.options = &node.options;
-  q.inputs = info_ptrs;
+  q.inputs = inf.input_ptrs;
   q.outputs = out_ptrs;
   std::string why;
   if (!backend.supports(q, &why)) return make_status(StatusCode::kUnsupported, "%s declines the node: %s", backend.name(), why.c_str());
 
   outputs->clear();
-  for (const TensorInfo& oi : out_infos) outputs->emplace_back(oi.dtype, oi.shape);
+  for (const TensorInfo& oi : inf.outputs) outputs->emplace_back(oi.dtype, oi.shape);
   // Tensors: inputs first, then outputs. Constant inputs point at the caller's data, as a
   // mapped plan's weights would; the rest are copied into "arena" buffers of their own.
   std::vector<HostTensor> arena_inputs(node.inputs.size());

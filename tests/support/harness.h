@@ -57,6 +57,33 @@ struct NodeSpec {
   std::vector<bool> constant_inputs;
 };
 
+// Shape inference of a NodeSpec through the op table, as the compiler records it. Input i's data
+// is visible to inference when `expose_data(i)` holds. `input_ptrs` points into `inputs` (null for
+// absent inputs): fill the struct in place and do not copy it.
+struct InferredNode {
+  std::vector<TensorInfo> inputs;
+  std::vector<const TensorInfo*> input_ptrs;
+  std::vector<TensorInfo> outputs;
+};
+template <typename F>
+Status infer_spec(const NodeSpec& node, F expose_data, InferredNode* r) {
+  r->inputs.assign(node.inputs.size(), TensorInfo{});
+  r->input_ptrs.assign(node.inputs.size(), nullptr);
+  for (size_t i = 0; i < node.inputs.size(); ++i)
+    if (node.inputs[i]) {
+      r->inputs[i] = node.inputs[i]->info(expose_data(i));
+      r->input_ptrs[i] = &r->inputs[i];
+    }
+  r->outputs.assign(static_cast<size_t>(node.num_outputs), TensorInfo{});
+  ops::InferContext ic;
+  ic.node_name = "test";
+  ic.op = node.op;
+  ic.options = &node.options;
+  ic.inputs = r->input_ptrs;
+  ic.outputs = r->outputs;
+  return ops::infer_node(ic);
+}
+
 // Runs shape inference and the reference kernel. Fails the current test (with the inference or
 // kernel message) and returns an empty vector on error.
 //
