@@ -84,19 +84,9 @@ Status matmul_q8(const KernelContext& ctx) {
   int32_t lo, hi;
   if (!q8_activation_bounds(activation_of(ctx.opts<fb::MatMulOptionsT>()), q_scale(*y), q_zero(*y), &lo, &hi))
     return ctx.unsupported("fused activation has no int8 form");
-  const Shape& sa = a.shape;
-  const Shape& sb = b.shape;
-  const bool a_vec = sa.rank == 1, b_vec = sb.rank == 1;
-  const int64_t m = a_vec ? 1 : sa[sa.rank - 2];
-  const int64_t k = sa[sa.rank - 1];
-  const int64_t n = b_vec ? 1 : sb[sb.rank - 1];
-  Shape ba, bb, batch;
-  ba.rank = a_vec ? 0 : sa.rank - 2;
-  bb.rank = b_vec ? 0 : sb.rank - 2;
-  for (int i = 0; i < ba.rank; ++i) ba[i] = sa[i];
-  for (int i = 0; i < bb.rank; ++i) bb[i] = sb[i];
-  batch.rank = std::max(ba.rank, bb.rank);
-  for (int i = 0; i < batch.rank; ++i) batch[i] = y->shape[i];
+  const MatMulDims d = matmul_dims(a.shape, b.shape, y->shape);
+  const int64_t m = d.m, k = d.k, n = d.n;
+  const Shape &ba = d.batch_a, &bb = d.batch_b, &batch = d.batch;
   if (y->numel() == 0) return Status::ok();
   const Shape* ins[2] = {&ba, &bb};
   Status st = Status::ok();

@@ -19,21 +19,9 @@ Status matmul(const KernelContext& ctx) {
   if (!y) return Status::ok();
   if (a.dtype != DType::Float32)
     return ctx.unsupported("A is %s; the reference MatMul computes float32 only", dtype_name(a.dtype));
-  const Shape& sa = a.shape;
-  const Shape& sb = b.shape;
-  const bool a_vec = sa.rank == 1, b_vec = sb.rank == 1;
-  const int64_t m = a_vec ? 1 : sa[sa.rank - 2];
-  const int64_t k = sa[sa.rank - 1];
-  const int64_t n = b_vec ? 1 : sb[sb.rank - 1];
-
-  // Batch shapes: everything before the matrix dims; the result's batch is their broadcast.
-  Shape ba, bb, batch;
-  ba.rank = a_vec ? 0 : sa.rank - 2;
-  bb.rank = b_vec ? 0 : sb.rank - 2;
-  for (int i = 0; i < ba.rank; ++i) ba[i] = sa[i];
-  for (int i = 0; i < bb.rank; ++i) bb[i] = sb[i];
-  batch.rank = std::max(ba.rank, bb.rank);
-  for (int i = 0; i < batch.rank; ++i) batch[i] = y->shape[i];
+  const MatMulDims d = matmul_dims(a.shape, b.shape, y->shape);
+  const int64_t m = d.m, k = d.k, n = d.n;
+  const Shape &ba = d.batch_a, &bb = d.batch_b, &batch = d.batch;
 
   const float* pa = a.as<float>();
   const float* pb = b.as<float>();

@@ -1,6 +1,7 @@
 // Helpers shared by the reference kernels: dtype dispatch and broadcast iteration.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -57,6 +58,28 @@ void for_each_broadcast(const Shape& out, const Shape* const* ins, F&& f) {
       idx[d] = 0;
     }
   }
+}
+
+// MatMul's numpy semantics split into matrix and batch parts: A [..., m, k] @ B [..., k, n]
+// (a rank-1 A is one row, a rank-1 B one column); `batch` is the broadcast of the two batch shapes
+// (taken from the output, whose leading dims it is).
+struct MatMulDims {
+  int64_t m = 0, k = 0, n = 0;
+  Shape batch_a, batch_b, batch;
+};
+inline MatMulDims matmul_dims(const Shape& sa, const Shape& sb, const Shape& sy) {
+  MatMulDims d;
+  const bool a_vec = sa.rank == 1, b_vec = sb.rank == 1;
+  d.m = a_vec ? 1 : sa[sa.rank - 2];
+  d.k = sa[sa.rank - 1];
+  d.n = b_vec ? 1 : sb[sb.rank - 1];
+  d.batch_a.rank = a_vec ? 0 : sa.rank - 2;
+  d.batch_b.rank = b_vec ? 0 : sb.rank - 2;
+  for (int i = 0; i < d.batch_a.rank; ++i) d.batch_a[i] = sa[i];
+  for (int i = 0; i < d.batch_b.rank; ++i) d.batch_b[i] = sb[i];
+  d.batch.rank = std::max(d.batch_a.rank, d.batch_b.rank);
+  for (int i = 0; i < d.batch.rank; ++i) d.batch[i] = sy[i];
+  return d;
 }
 
 }  // namespace tern::ref
