@@ -9,6 +9,10 @@
 #if defined(TERN_HAVE_CPUINFO)
 #include <cpuinfo.h>
 #endif
+#if defined(__arm__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 namespace tern::cpu::simd {
 
@@ -32,6 +36,10 @@ bool cpu_has(Isa isa) {
 #endif
 #if defined(__aarch64__)
     case Isa::Neon: return true;  // Advanced SIMD is mandatory on AArch64
+#elif defined(__ARM_NEON) && defined(__ARM_FEATURE_FMA)
+    // armv7: the armhf toolchain builds everything for NEON-VFPv4 (its baseline); still ask the
+    // kernel, so a CPU without it gets the scalar kernels here rather than SIGILL in ours.
+    case Isa::Neon: return (getauxval(AT_HWCAP) & HWCAP_NEON) && (getauxval(AT_HWCAP) & HWCAP_VFPv4);
 #endif
     default: return false;
   }
@@ -44,7 +52,7 @@ const Kernels* table_of(Isa isa) {
     case Isa::Avx2: return &kernels_avx2();
     case Isa::Avx512: return &kernels_avx512();
 #endif
-#if defined(__aarch64__)
+#if defined(__aarch64__) || (defined(__ARM_NEON) && defined(__ARM_FEATURE_FMA))
     case Isa::Neon: return &kernels_neon();
 #endif
     default: return nullptr;

@@ -90,7 +90,7 @@ const Kernels& kernels_scalar();
 const Kernels& kernels_avx2();
 const Kernels& kernels_avx512();
 #endif
-#if defined(__aarch64__)
+#if defined(__aarch64__) || (defined(__ARM_NEON) && defined(__ARM_FEATURE_FMA))
 const Kernels& kernels_neon();
 #endif
 
