@@ -3,6 +3,9 @@
 #include <cstring>
 
 #include "reference/kernel.h"
+#if defined(TERN_WITH_CPU_BACKEND)
+#include "cpu/cpu_backend.h"
+#endif
 
 namespace tern::compiler::quant {
 
@@ -28,7 +31,12 @@ GraphExecutor::Slot* GraphExecutor::slot(const ir::Value* v) {
   return raw;
 }
 
-GraphExecutor::GraphExecutor(const ir::Graph& g) : g_(g) {
+GraphExecutor::~GraphExecutor() = default;
+
+GraphExecutor::GraphExecutor(const ir::Graph& g, Engine engine, int threads) : g_(g), engine_(engine), threads_(threads) {
+#if !defined(TERN_WITH_CPU_BACKEND)
+  engine_ = Engine::Reference;
+#endif
   for (ir::Value* v : g.inputs) slot(v);
   for (const auto& n : g.nodes()) {
     Step st;
@@ -39,12 +47,68 @@ GraphExecutor::GraphExecutor(const ir::Graph& g) : g_(g) {
   }
 }
 
+Status GraphExecutor::prepare_cpu() {
+#if defined(TERN_WITH_CPU_BACKEND)
+  // Every value gets an index; the backend sees the slots' TensorRefs (same buffers as data()).
+  std::unordered_map<const ir::Value*, int32_t> index;
+  auto idx = [&](const ir::Value* v) -> int32_t {
+    if (!v) return -1;
+    auto it = index.find(v);
+    if (it != index.end()) return it->second;
+    const int32_t i = static_cast<int32_t>(tensors_.size());
+    const Slot* s = slot(v);
+    tensors_.push_back(s->ref);
+    is_constant_.push_back(v->is_constant() ? 1 : 0);
+    index[v] = i;
+    return i;
+  };
+  for (ir::Value* v : g_.inputs) graph_inputs_.push_back(idx(v));
+  for (const Step& st : steps_) {
+    std::vector<int32_t> io;
+    for (const ir::Value* v : st.node->inputs) io.push_back(idx(v));
+    for (const ir::Value* v : st.node->outputs) io.push_back(idx(v));
+    node_io_.push_back(std::move(io));
+  }
+  // Quant params: the TensorRef copies point at the slots' QuantParams, which do not move.
+  views_.reserve(steps_.size());
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const ir::Node* n = steps_[i].node;
+    const std::vector<int32_t>& io = node_io_[i];
+    NodeView nv;
+    nv.name = n->name.c_str();
+    nv.op = n->op;
+    nv.options = &n->options;
+    nv.inputs = std::span<const int32_t>(io.data(), n->inputs.size());
+    nv.outputs = std::span<const int32_t>(io.data() + n->inputs.size(), n->outputs.size());
+    views_.push_back(nv);
+  }
+  for (size_t i = 0; i < tensors_.size(); ++i) all_tensors_.push_back(static_cast<int32_t>(i));
+  backend_ = make_cpu_backend();
+  Subgraph sg;
+  sg.nodes = views_;
+  sg.tensors = tensors_;
+  sg.is_constant = is_constant_;
+  sg.inputs = graph_inputs_;
+  sg.outputs = all_tensors_;  // every value is observed
+  BackendOptions bo;
+  bo.num_threads = threads_;
+  TERN_ASSIGN_OR_RETURN(exe_, backend_->prepare(sg, bo));
+  return Status::ok();
+#else
+  return TERN_ERROR(kUnsupported, "this build has no CPU backend");
+#endif
+}
+
 Status GraphExecutor::run(const std::vector<const void*>& inputs) {
   if (inputs.size() != g_.inputs.size())
     return TERN_ERROR(kInvalidArgument, "the graph has %zu inputs, %zu given", g_.inputs.size(), inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     Slot* s = slots_.at(g_.inputs[i]).get();
     std::memcpy(s->ref.data, inputs[i], g_.inputs[i]->bytes());
+  }
+  if (engine_ == Engine::Cpu) {
+    if (!exe_) TERN_RETURN_IF_ERROR(prepare_cpu());
+    return exe_->execute();
   }
   for (const Step& st : steps_) {
     ref::KernelContext kc;

@@ -8,6 +8,11 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <thread>
+
+#if defined(TERN_WITH_CPU_BACKEND)
+#include "cpu/threading.h"
+#endif
 
 #include "core/quant.h"
 #include "ops/op_defs.h"
@@ -52,9 +57,17 @@ std::vector<const void*> batch_inputs(const CalibrationSet& d, int64_t first) {
   return in;
 }
 
+GraphExecutor::Engine engine_of(const QuantizeOptions& o) {
+  return o.reference_executor ? GraphExecutor::Engine::Reference : GraphExecutor::Engine::Cpu;
+}
+int threads_of(const QuantizeOptions& o) {
+  return o.threads > 0 ? o.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
 // Output 0 of every run over the first `samples` samples.
-Result<std::vector<float>> run_outputs(const ir::Graph& g, const CalibrationSet& d, int64_t samples, Progress* p = nullptr) {
-  GraphExecutor ex(g);
+Result<std::vector<float>> run_outputs(const ir::Graph& g, const CalibrationSet& d, int64_t samples, const QuantizeOptions& o,
+                                       Progress* p = nullptr) {
+  GraphExecutor ex(g, engine_of(o), threads_of(o));
   const ir::Value* out = g.outputs[0];
   std::vector<float> all;
   for (int64_t s = 0; s + d.batch <= samples; s += d.batch) {
@@ -70,7 +83,11 @@ struct Metric {
   double sqnr_db = 0, drop = 0;
 };
 
-Metric compare(const std::vector<float>& ref, const std::vector<float>& got, int64_t classes) {
+int64_t argmax_row(const float* a, int64_t classes) { return std::max_element(a, a + classes) - a; }
+
+// labels: empty, or the class of each sample (then drop = top-1 accuracy of ref minus that of got).
+Metric compare(const std::vector<float>& ref, const std::vector<float>& got, int64_t classes,
+               const std::vector<int64_t>& labels) {
   Metric m;
   double sig = 0, err = 0;
   size_t n = std::min(ref.size(), got.size());
@@ -81,11 +98,12 @@ Metric compare(const std::vector<float>& ref, const std::vector<float>& got, int
   }
   m.sqnr_db = err > 0 ? 10 * std::log10(std::max(sig, 1e-30) / err) : 200.0;
   if (classes > 1) {
-    int64_t rows = static_cast<int64_t>(n) / classes, diff = 0;
+    const int64_t rows = static_cast<int64_t>(n) / classes;
+    int64_t diff = 0;
     for (int64_t r = 0; r < rows; ++r) {
-      const float* a = ref.data() + r * classes;
-      const float* b = got.data() + r * classes;
-      diff += (std::max_element(a, a + classes) - a) != (std::max_element(b, b + classes) - b);
+      const int64_t ca = argmax_row(ref.data() + r * classes, classes), cb = argmax_row(got.data() + r * classes, classes);
+      if (labels.empty()) diff += ca != cb;
+      else diff += (ca == labels[static_cast<size_t>(r)]) - (cb == labels[static_cast<size_t>(r)]);
     }
     m.drop = rows ? 100.0 * static_cast<double>(diff) / static_cast<double>(rows) : 0;
   } else {
@@ -119,17 +137,39 @@ Status quantize_compiled(Compiled& c, const CalibrationSet& data, const Quantize
       if (v && v->dtype == DType::Float32) observed.push_back(v);
   std::map<const ir::Value*, Observer> obs;
   for (const ir::Value* v : observed) obs[v];
-  GraphExecutor ex(g);
+  std::vector<Observer*> obs_ptr;  // (std::map nodes do not move)
+  for (const ir::Value* v : observed) obs_ptr.push_back(&obs[v]);
+  auto obs_of = [&](size_t i) -> Observer& { return *obs_ptr[i]; };
+#if defined(TERN_WITH_CPU_BACKEND)
+  std::unique_ptr<cpu::Threads> pool;
+  if (threads_of(o) > 1) {
+    auto t = cpu::Threads::create(threads_of(o));
+    if (t.is_ok()) pool = std::move(*t);
+  }
+#else
+  struct NoPool {
+    template <typename F> void parallel_for(int64_t, int64_t, int64_t, F&&) {}
+  };
+  std::unique_ptr<NoPool> pool;
+#endif
+  GraphExecutor ex(g, engine_of(o), threads_of(o));
   const bool hist = true;  // auto, mse, percentile and entropy need it; minmax reports its MSE too
   for (int pass = 0; pass < (hist ? 2 : 1); ++pass) {
     Progress p(o.progress, pass == 0 ? "calibrating (ranges)" : "calibrating (histograms)", data.count);
     for (int64_t s = 0; s < data.count; s += data.batch) {
       TERN_RETURN_IF_ERROR(ex.run(batch_inputs(data, s)));
-      for (const ir::Value* v : observed) {
-        const float* x = ex.as<float>(v);
-        if (pass == 0) obs[v].observe_range(x, v->shape.numel());
-        else obs[v].observe_histogram(x, v->shape.numel());
-      }
+      // observers are independent: tensors split over the threads
+      auto observe = [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) {
+          const ir::Value* v = observed[static_cast<size_t>(i)];
+          const float* x = ex.as<float>(v);
+          Observer& ob = obs_of(static_cast<size_t>(i));
+          if (pass == 0) ob.observe_range(x, v->shape.numel());
+          else ob.observe_histogram(x, v->shape.numel());
+        }
+      };
+      if (pool) pool->parallel_for(0, static_cast<int64_t>(observed.size()), 1, observe);
+      else observe(0, static_cast<int64_t>(observed.size()));
       p.update(s + data.batch);
     }
   }
@@ -158,16 +198,29 @@ Status quantize_compiled(Compiled& c, const CalibrationSet& data, const Quantize
     if (is_quantizable(*n)) cand.push_back(n.get());
   const ir::Value* out0 = g.outputs[0];
   const int64_t classes = out0->shape.rank == 2 && out0->shape[1] > 1 ? out0->shape[1] : 0;
-  rep->drop_metric = classes ? "top-1 disagreement %" : "relative error %";
-  TERN_ASSIGN_OR_RETURN(std::vector<float> ref_all, run_outputs(g, data, data.count));
+  const bool use_labels = classes && !o.labels.empty();
+  if (use_labels && (out0->shape[0] != data.batch || static_cast<int64_t>(o.labels.size()) < data.count))
+    return TERN_ERROR(kInvalidArgument, "--calib-labels: %zu labels for %lld calibration samples (output %s); one class per sample is needed",
+                      o.labels.size(), static_cast<long long>(data.count), out0->shape.str().c_str());
+  if (use_labels)
+    for (int64_t i = 0; i < data.count; ++i)
+      if (o.labels[static_cast<size_t>(i)] < 0 || o.labels[static_cast<size_t>(i)] >= classes)
+        return TERN_ERROR(kInvalidArgument, "--calib-labels: label %lld of sample %lld is outside the model's %lld classes",
+                          static_cast<long long>(o.labels[static_cast<size_t>(i)]), static_cast<long long>(i),
+                          static_cast<long long>(classes));
+  static const std::vector<int64_t> kNoLabels;
+  const std::vector<int64_t>& labels = use_labels ? o.labels : kNoLabels;
+  rep->drop_metric = !classes ? "relative error %" : use_labels ? "top-1 drop (labels) %" : "top-1 disagreement %";
+  TERN_ASSIGN_OR_RETURN(std::vector<float> ref_all, run_outputs(g, data, data.count, o));
   const int64_t sens_n = std::min(data.count, std::max(o.sensitivity_samples - o.sensitivity_samples % data.batch, data.batch));
   std::vector<float> ref_sens(ref_all.begin(), ref_all.begin() + static_cast<ptrdiff_t>(sens_n / data.batch * out0->shape.numel()));
 
   auto evaluate = [&](const std::set<const ir::Node*>& set, int64_t samples, const std::vector<float>& ref,
                       Progress* p) -> Result<std::pair<std::unique_ptr<ir::Graph>, Metric>> {
     TERN_ASSIGN_OR_RETURN(std::unique_ptr<ir::Graph> q, build_quantized(g, ranges, set, o.per_channel));
-    TERN_ASSIGN_OR_RETURN(std::vector<float> got, run_outputs(*q, data, samples, p));
-    Metric m = compare(ref, got, classes);
+    TERN_ASSIGN_OR_RETURN(std::vector<float> got, run_outputs(*q, data, samples, o, p));
+    // (sensitivity runs use the first samples only; the labels line up with them)
+    Metric m = compare(ref, got, classes, labels);
     return std::make_pair(std::move(q), m);
   };
 
@@ -221,7 +274,23 @@ Status quantize_compiled(Compiled& c, const CalibrationSet& data, const Quantize
     best_k = hi;
   }
   std::set<const ir::Node*> int8 = int8_set(best_k);
-  std::set<const ir::Node*> backed_off(order.begin(), order.begin() + static_cast<ptrdiff_t>(best_k));
+  // Bisection keeps a prefix of the sensitivity order; the layers' errors do not add up exactly
+  // (one sensitive layer can cover another's budget), so each kept layer is tried back in int8,
+  // least sensitive first, and stays int8 where the whole model still meets the budget.
+  for (size_t i = best_k; i-- > 0;) {
+    std::set<const ir::Node*> trial = int8;
+    trial.insert(order[i]);
+    Progress p(o.progress, "mixed precision (refine)", data.count);
+    TERN_ASSIGN_OR_RETURN(auto r, evaluate(trial, data.count, ref_all, &p));
+    if (r.second.drop <= o.max_drop) {
+      int8 = std::move(trial);
+      best = std::move(r.first);
+      best_m = r.second;
+    }
+  }
+  std::set<const ir::Node*> backed_off;
+  for (const ir::Node* n : cand)
+    if (!int8.count(n)) backed_off.insert(n);
   rep->sqnr_db = best_m.sqnr_db;
   rep->drop = best_m.drop;
 

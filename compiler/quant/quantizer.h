@@ -25,9 +25,17 @@ struct QuantizeOptions {
   // calibration samples whose top-1 class differs from fp32 (an upper bound on the top-1 drop); for
   // any other output, 100 * ||y - y_fp32||^2 / ||y_fp32||^2. Negative: no budget (all int8).
   double max_drop = 0.3;
+  // The class of each calibration sample (--calib-labels). With labels, a classifier's budget is
+  // the top-1 accuracy drop on the calibration set (fp32 minus int8, in points) instead of the
+  // disagreement: flips between two wrong classes, and those that cancel, then cost nothing.
+  std::vector<int64_t> labels;
   int64_t max_samples = 512;
   int64_t sensitivity_samples = 32;  // samples used to rank layers
   bool progress = false;             // a progress line on stderr
+  // Runs of the float and int8 graphs: on the CPU backend (fast; int8 bit-exact with the
+  // reference kernels, float within rounding) or on the reference kernels.
+  bool reference_executor = false;
+  int threads = 0;                   // CPU backend threads (0: one per core)
   // Measure every layer's SQNR alone for the report even when the budget holds with all int8
   // (otherwise only done when some layer has to go back to fp32).
   bool layer_sqnr = true;
@@ -47,7 +55,7 @@ struct QuantizeReport {
   int64_t samples = 0;
   double sqnr_db = 0;                // model output 0, final plan vs fp32, over the calibration set
   double drop = 0;                   // the budget metric (see max_drop)
-  std::string drop_metric;           // "top-1 disagreement %" or "relative error %"
+  std::string drop_metric;           // "top-1 disagreement %", "top-1 drop (labels) %" or "relative error %"
   int int8_nodes = 0, fp32_nodes = 0, fp32_by_sensitivity = 0;
   double calib_seconds = 0, total_seconds = 0;
   std::string method;

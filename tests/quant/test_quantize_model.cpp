@@ -9,6 +9,7 @@
 #include "compiler.h"
 #include "core/plan_format.h"
 #include "quant/calib_data.h"
+#include "quant/executor.h"
 #include "quant/quantizer.h"
 #include "support/pipeline.h"
 
@@ -168,6 +169,94 @@ TEST_CASE("every calibration method and per-tensor weights give a working plan; 
   CHECK(q.report.drop <= 0.0 + 1e-9);
   for (const auto& l : q.report.layers)
     if (l.precision == "fp32") CHECK(l.reason.find("sensitive") != std::string::npos);
+}
+
+TEST_CASE("the quantizer's CPU executor: int8 nodes bit-exact with the reference kernels, float within rounding") {
+  const std::string model = data_path("tests/quant/data/quant_net.onnx");
+  compiler::CompileOptions o;
+  o.model_path = model;
+  o.input_shapes = {"image=2x3x8x8"};
+  o.layout = false;
+  auto c = compiler::compile_graph(o);
+  REQUIRE_MESSAGE(c.is_ok(), c.status().message());
+  using Ex = compiler::quant::GraphExecutor;
+  auto x = random_input(Shape{2, 3, 8, 8}, 3);
+  auto outputs = [&](const ir::Graph& g, Ex::Engine e) {
+    Ex ex(g, e, 2);
+    Status s = ex.run({static_cast<const void*>(x.bytes.data())});
+    REQUIRE_MESSAGE(s.is_ok(), s.message());
+    std::vector<std::vector<uint8_t>> all;  // every node output's bytes
+    for (const auto& n : g.nodes())
+      for (const ir::Value* v : n->outputs)
+        if (v) all.emplace_back(static_cast<const uint8_t*>(ex.data(v)), static_cast<const uint8_t*>(ex.data(v)) + v->bytes());
+    return all;
+  };
+  auto compare = [&](const ir::Graph& g) {
+    auto want = outputs(g, Ex::Engine::Reference), got = outputs(g, Ex::Engine::Cpu);
+    REQUIRE(want.size() == got.size());
+    size_t i = 0, int8_values = 0;
+    for (const auto& n : g.nodes())
+      for (const ir::Value* v : n->outputs) {
+        if (!v) continue;
+        CAPTURE(v->name);
+        if (v->dtype == DType::Int8) {
+          CHECK(want[i] == got[i]);
+          ++int8_values;
+        } else if (v->dtype == DType::Float32) {
+          const float* a = reinterpret_cast<const float*>(want[i].data());
+          const float* b = reinterpret_cast<const float*>(got[i].data());
+          double m = 0, d = 0;
+          for (size_t k = 0; k < want[i].size() / 4; ++k) m = std::max(m, std::fabs(double(a[k]))), d = std::max(d, std::fabs(double(a[k]) - b[k]));
+          CHECK(d <= 1e-4 * std::max(m, 1.0));
+        }
+        ++i;
+      }
+    return int8_values;
+  };
+  CHECK(compare(*c->graph) == 0);  // the float graph
+  compiler::quant::CalibrationSet cs;
+  cs.batch = 2;
+  cs.count = 16;
+  cs.per_sample = {3 * 8 * 8};
+  cs.inputs.resize(1);
+  auto calib = random_input(Shape{16, 3, 8, 8}, 4);
+  cs.inputs[0].assign(calib.data<float>(), calib.data<float>() + calib.numel());
+  compiler::quant::QuantizeOptions qo;
+  qo.max_drop = -1;
+  compiler::quant::QuantizeReport rep;
+  Status s = compiler::quant::quantize_compiled(*c, cs, qo, &rep);
+  REQUIRE_MESSAGE(s.is_ok(), s.message());
+  CHECK(compare(*c->graph) >= 5);  // the int8 graph: every int8 tensor identical
+}
+
+TEST_CASE("--calib-labels: the budget becomes the top-1 accuracy drop; the labels are checked") {
+  const std::string model = data_path("tests/quant/data/quant_net.onnx");
+  compiler::quant::QuantizeOptions qo;
+  qo.labels.assign(32, 0);
+  for (size_t i = 0; i < qo.labels.size(); ++i) qo.labels[i] = static_cast<int64_t>(i % 3);
+  Quantized q = quantize(model, "image=2x3x8x8", 32, qo);
+  CHECK(q.report.drop_metric == "top-1 drop (labels) %");
+  CHECK(q.report.drop <= 0.3 + 1e-9);
+  // too few labels, or a class the model does not have: errors, not a silent disagreement budget
+  compiler::CompileOptions o;
+  o.model_path = model;
+  o.input_shapes = {"image=2x3x8x8"};
+  o.layout = false;
+  for (int64_t bad : {int64_t{-1}, int64_t{1000}}) {
+    auto c = compiler::compile_graph(o);
+    REQUIRE(c.is_ok());
+    compiler::quant::CalibrationSet cs;
+    cs.batch = 2;
+    cs.count = 4;
+    cs.per_sample = {3 * 8 * 8};
+    cs.inputs.assign(1, std::vector<float>(4 * 3 * 8 * 8, 0.5f));
+    compiler::quant::QuantizeOptions bo;
+    bo.labels = bad < 0 ? std::vector<int64_t>{0, 1} : std::vector<int64_t>{0, 1, bad, 0};
+    compiler::quant::QuantizeReport rep;
+    Status s = compiler::quant::quantize_compiled(*c, cs, bo, &rep);
+    CHECK_FALSE(s.is_ok());
+    CHECK(s.message().find("--calib-labels") != std::string::npos);
+  }
 }
 
 TEST_CASE("calibration sets are checked before any work") {

@@ -12,6 +12,7 @@
 #include "emit/plan_writer.h"
 #include "quant/calib_data.h"
 #include "quant/quantizer.h"
+#include "npy.h"
 
 namespace tern::cli {
 
@@ -28,6 +29,27 @@ std::string kib(uint64_t b) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(b) / 1024);
   return buf;
+}
+
+// --calib-labels: one integer class per sample, shape [N] or [N, 1].
+Status read_labels(const std::string& path, std::vector<int64_t>* out) {
+  TERN_ASSIGN_OR_RETURN(npy::Array a, npy::load(path));
+  if (a.shape.empty() || a.shape.size() > 2 || (a.shape.size() == 2 && a.shape[1] != 1))
+    return TERN_ERROR(kInvalidArgument, "--calib-labels %s: shape must be [N] or [N, 1] (one class per sample)", path.c_str());
+  const int64_t n = a.numel();
+  out->resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    switch (a.dtype) {
+      case DType::Int64: (*out)[i] = a.as<int64_t>()[i]; break;
+      case DType::Int32: (*out)[i] = a.as<int32_t>()[i]; break;
+      case DType::Int16: (*out)[i] = a.as<int16_t>()[i]; break;
+      case DType::Int8: (*out)[i] = a.as<int8_t>()[i]; break;
+      case DType::UInt8: (*out)[i] = a.as<uint8_t>()[i]; break;
+      default:
+        return TERN_ERROR(kInvalidArgument, "--calib-labels %s: labels are %s; integers expected", path.c_str(), dtype_name(a.dtype));
+    }
+  }
+  return Status::ok();
 }
 
 Status write_report(const std::string& path, const compiler::quant::QuantizeReport& r, uint64_t plan_bytes, size_t onnx_bytes) {
@@ -82,6 +104,10 @@ void run_int8(const char* cmd, const std::string& model, const std::string& outp
   // The calibration files are read and checked before the model is touched.
   auto raw = q::read_calibration(req.calib);
   if (!raw.is_ok()) return report_error(cmd, raw.status().message());
+  if (!req.labels.empty()) {
+    Status l = read_labels(req.labels, &qo.labels);
+    if (!l.is_ok()) return report_error(cmd, l.message());
+  }
   compiler::CompileOptions o;
   o.model_path = model;
   o.input_shapes = input_shapes;
@@ -90,6 +116,9 @@ void run_int8(const char* cmd, const std::string& model, const std::string& outp
   if (!c.is_ok()) return report_error(cmd, c.status().message());
   auto data = q::bind_calibration(*raw, *c->graph, qo.max_samples);
   if (!data.is_ok()) return report_error(cmd, data.status().message());
+  if (!qo.labels.empty() && static_cast<int64_t>(qo.labels.size()) < data->count)
+    return report_error(cmd, "--calib-labels " + req.labels + ": " + std::to_string(qo.labels.size()) + " labels for " +
+                                 std::to_string(data->count) + " calibration samples");
   q::QuantizeReport rep;
   Status s = q::quantize_compiled(*c, *data, qo, &rep);
   if (!s.is_ok()) return report_error(cmd, s.message());
@@ -119,9 +148,13 @@ void add_int8_options(CLI::App* sub, Int8Request& r) {
   sub->add_option("--method", r.method, "Calibration range per tensor: minmax, percentile, entropy, mse, auto")->capture_default_str();
   sub->add_option("--per-channel", r.per_channel, "Weights per output channel (on) or per tensor (off)")->capture_default_str();
   sub->add_option("--max-drop", r.max_drop,
-                  "Output error budget in points: top-1 disagreement % with fp32 on the calibration set (classifiers), "
-                  "else relative error %; the most sensitive layers stay fp32 until it holds (negative: all int8)")
+                  "Output error budget in points: top-1 disagreement % with fp32 on the calibration set (classifiers; "
+                  "with --calib-labels, the top-1 accuracy drop), else relative error %; the most sensitive layers stay "
+                  "fp32 until it holds (negative: all int8)")
       ->capture_default_str();
+  sub->add_option("--calib-labels", r.labels,
+                  "Class of each calibration sample (.npy of integers, same order): --max-drop then bounds the "
+                  "top-1 accuracy drop on the calibration set rather than the disagreement with fp32");
   sub->add_option("--max-samples", r.max_samples, "Calibration samples used at most")->capture_default_str();
   sub->add_option("--report", r.report, "Write the per-layer report (precision, scale, zero point, range, SQNR): .json or .csv");
 }
