@@ -1,6 +1,7 @@
 // The CPU kernel table: which nodes get a specialized kernel. Everything else falls back to the
 // reference kernels.
 #include "cpu/cpu_kernel.h"
+#include "cpu/ops/q8_ops.h"
 #include "cpu/ops/simd_ops.h"
 #include "cpu/ops/xnn_ops.h"
 
@@ -10,6 +11,25 @@ Result<std::unique_ptr<CpuKernel>> create_kernel(const Context& ctx, const NodeV
                                                  std::span<const TensorRef* const> inputs,
                                                  std::span<const TensorRef* const> outputs,
                                                  std::span<const uint8_t> is_constant) {
+  // int8 nodes (an int8 first input with quantization parameters, as the reference dispatches):
+  // Tern's int8 kernels (backends/cpu/ops/q8_*.cpp, bit-exact with the reference *_q8 kernels).
+  if (q8_tensor(detail::at(inputs, 0)) || node.op == OpType::QuantizeLinear) {
+    switch (node.op) {
+      case OpType::Conv: return create_q8_conv(ctx, node, inputs, outputs, is_constant);
+      case OpType::Gemm: return create_q8_gemm(ctx, node, inputs, outputs, is_constant);
+      case OpType::MatMul: return create_q8_matmul(ctx, node, inputs, outputs, is_constant);
+      case OpType::Add:
+      case OpType::Sub:
+      case OpType::Mul: return create_q8_binary(ctx, node, inputs, outputs, is_constant);
+      case OpType::Relu:
+      case OpType::Clip: return create_q8_unary(ctx, node, inputs, outputs, is_constant);
+      case OpType::QuantizeLinear: return create_q8_quantize(ctx, node, inputs, outputs, is_constant);
+      case OpType::DequantizeLinear: return create_q8_dequantize(ctx, node, inputs, outputs, is_constant);
+      case OpType::AveragePool:
+      case OpType::GlobalAveragePool: return create_q8_pool(ctx, node, inputs, outputs, is_constant);
+      default: break;
+    }
+  }
   // Tern's own SIMD kernels (backends/cpu/ops, over backends/cpu/simd); each returns nullptr for
   // the cases it leaves to the reference.
   switch (node.op) {

@@ -1,0 +1,245 @@
+// Elementwise int8 ops on the CPU, bit-exact with the reference (backends/reference/ops/quant_q8.cpp,
+// binary_q8.cpp): QuantizeLinear / DequantizeLinear per tensor (the edges of an int8 plan's float
+// islands; vectorized in simd/q8_<isa>.cpp), and Add / Sub / Mul / Relu / Clip on int8.
+//
+// An int8 binary op's result depends only on the two input bytes, so it is a 256 x 256 table built
+// at prepare with the reference's own arithmetic (quant::multiply_by_multiplier / requantize in the
+// same order), and Relu / Clip a 256-entry table: exact by construction, one load per element.
+// Broadcasting: equal shapes and a scalar operand are flat loops, anything else walks the
+// reference's broadcast iterator.
+#include <algorithm>
+#include <array>
+#include <vector>
+
+#include "cpu/ops/q8_ops.h"
+#include "reference/ops/q8_util.h"
+#include "reference/ops/util.h"
+
+namespace tern::cpu {
+
+namespace {
+
+constexpr int64_t kParallelElems = 1 << 16;  // elements below which one thread does it all
+
+bool per_tensor_q8(const TensorRef* t) {
+  return ref::has_quant(t) && t->quant->count == 1 && t->quant->zero_point[0] >= quant::kQMin &&
+         t->quant->zero_point[0] <= quant::kQMax;
+}
+
+int parts_for(const Context& ctx, int64_t n) { return n >= kParallelElems ? detail::thread_count(ctx) : 1; }
+
+class QuantizeKernel final : public CpuKernel {
+ public:
+  Status run(void*) override {
+    const float* x = x_->as<float>();
+    int8_t* y = y_->as<int8_t>();
+    detail::for_parts(threads_, parts_, n_, [&](int, int64_t lo, int64_t hi) { kt_->quantize(x + lo, y + lo, hi - lo, scale_, zp_); });
+    return Status::ok();
+  }
+  const simd::Q8Kernels* kt_ = nullptr;
+  Threads* threads_ = nullptr;
+  int parts_ = 1;
+  const TensorRef *x_ = nullptr, *y_ = nullptr;
+  int64_t n_ = 0;
+  float scale_ = 1;
+  int32_t zp_ = 0;
+};
+
+class DequantizeKernel final : public CpuKernel {
+ public:
+  Status run(void*) override {
+    const int8_t* x = x_->as<int8_t>();
+    float* y = y_->as<float>();
+    detail::for_parts(threads_, parts_, n_, [&](int, int64_t lo, int64_t hi) { kt_->dequantize(x + lo, y + lo, hi - lo, scale_, zp_); });
+    return Status::ok();
+  }
+  const simd::Q8Kernels* kt_ = nullptr;
+  Threads* threads_ = nullptr;
+  int parts_ = 1;
+  const TensorRef *x_ = nullptr, *y_ = nullptr;
+  int64_t n_ = 0;
+  float scale_ = 1;
+  int32_t zp_ = 0;
+};
+
+class BinaryTableKernel final : public CpuKernel {
+ public:
+  Status run(void*) override {
+    const int8_t* a = a_->as<int8_t>();
+    const int8_t* b = b_->as<int8_t>();
+    int8_t* y = y_->as<int8_t>();
+    const int8_t* t = table_.data();
+    auto at = [t](int8_t va, int8_t vb) { return t[static_cast<uint8_t>(va) * 256 + static_cast<uint8_t>(vb)]; };
+    switch (form_) {
+      case Form::Same:
+        detail::for_parts(threads_, parts_, n_, [&](int, int64_t lo, int64_t hi) {
+          for (int64_t i = lo; i < hi; ++i) y[i] = at(a[i], b[i]);
+        });
+        break;
+      case Form::ScalarB: {
+        const uint8_t vb = static_cast<uint8_t>(b[0]);
+        detail::for_parts(threads_, parts_, n_, [&](int, int64_t lo, int64_t hi) {
+          for (int64_t i = lo; i < hi; ++i) y[i] = t[static_cast<uint8_t>(a[i]) * 256 + vb];
+        });
+        break;
+      }
+      case Form::ScalarA: {
+        const int8_t* row = t + static_cast<uint8_t>(a[0]) * 256;
+        detail::for_parts(threads_, parts_, n_, [&](int, int64_t lo, int64_t hi) {
+          for (int64_t i = lo; i < hi; ++i) y[i] = row[static_cast<uint8_t>(b[i])];
+        });
+        break;
+      }
+      case Form::Broadcast: {
+        const Shape* ins[2] = {&a_->shape, &b_->shape};
+        ref::for_each_broadcast<2>(y_->shape, ins, [&](int64_t o, int64_t ia, int64_t ib, int64_t) { y[o] = at(a[ia], b[ib]); });
+        break;
+      }
+    }
+    return Status::ok();
+  }
+  enum class Form { Same, ScalarA, ScalarB, Broadcast };
+  Form form_ = Form::Same;
+  Threads* threads_ = nullptr;
+  int parts_ = 1;
+  const TensorRef *a_ = nullptr, *b_ = nullptr, *y_ = nullptr;
+  int64_t n_ = 0;
+  std::vector<int8_t> table_;  // [a byte][b byte]
+};
+
+class UnaryTableKernel final : public CpuKernel {
+ public:
+  Status run(void*) override {
+    const int8_t* x = x_->as<int8_t>();
+    int8_t* y = y_->as<int8_t>();
+    detail::for_parts(threads_, parts_, n_, [&](int, int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) y[i] = table_[static_cast<uint8_t>(x[i])];
+    });
+    return Status::ok();
+  }
+  Threads* threads_ = nullptr;
+  int parts_ = 1;
+  const TensorRef *x_ = nullptr, *y_ = nullptr;
+  int64_t n_ = 0;
+  std::array<int8_t, 256> table_{};
+};
+
+}  // namespace
+
+KernelResult create_q8_quantize(const Context& ctx, const NodeView&, TensorSpan in, TensorSpan out,
+                                std::span<const uint8_t>) {
+  const TensorRef* x = detail::at(in, 0);
+  const TensorRef* y = detail::at(out, 0);
+  if (!q8_kernels_enabled() || !x || !y || x->dtype != DType::Float32 || !per_tensor_q8(y) || x->numel() != y->numel())
+    return std::unique_ptr<CpuKernel>();
+  auto k = std::make_unique<QuantizeKernel>();
+  k->kt_ = &simd::q8_kernels();
+  k->threads_ = ctx.threads;
+  k->x_ = x;
+  k->y_ = y;
+  k->n_ = y->numel();
+  k->parts_ = parts_for(ctx, k->n_);
+  k->scale_ = ref::q_scale(*y);
+  k->zp_ = ref::q_zero(*y);
+  return std::unique_ptr<CpuKernel>(std::move(k));
+}
+
+KernelResult create_q8_dequantize(const Context& ctx, const NodeView&, TensorSpan in, TensorSpan out,
+                                  std::span<const uint8_t>) {
+  const TensorRef* x = detail::at(in, 0);
+  const TensorRef* y = detail::at(out, 0);
+  if (!q8_kernels_enabled() || !x || !y || y->dtype != DType::Float32 || !per_tensor_q8(x) || x->numel() != y->numel())
+    return std::unique_ptr<CpuKernel>();
+  auto k = std::make_unique<DequantizeKernel>();
+  k->kt_ = &simd::q8_kernels();
+  k->threads_ = ctx.threads;
+  k->x_ = x;
+  k->y_ = y;
+  k->n_ = y->numel();
+  k->parts_ = parts_for(ctx, k->n_);
+  k->scale_ = ref::q_scale(*x);
+  k->zp_ = ref::q_zero(*x);
+  return std::unique_ptr<CpuKernel>(std::move(k));
+}
+
+KernelResult create_q8_binary(const Context& ctx, const NodeView& node, TensorSpan in, TensorSpan out,
+                              std::span<const uint8_t>) {
+  const TensorRef* a = detail::at(in, 0);
+  const TensorRef* b = detail::at(in, 1);
+  const TensorRef* y = detail::at(out, 0);
+  if (!q8_kernels_enabled() || !per_tensor_q8(a) || !per_tensor_q8(b) || !per_tensor_q8(y) || y->numel() == 0)
+    return std::unique_ptr<CpuKernel>();
+  auto k = std::make_unique<BinaryTableKernel>();
+  k->table_.resize(256 * 256);
+  // The reference's arithmetic, element for element (binary_q8.cpp).
+  const float s_a = ref::q_scale(*a), s_b = ref::q_scale(*b), s_y = ref::q_scale(*y);
+  const int32_t z_a = ref::q_zero(*a), z_b = ref::q_zero(*b), z_y = ref::q_zero(*y);
+  if (node.op == OpType::Add || node.op == OpType::Sub) {
+    constexpr int kLeftShift = 20;
+    const double twice_max = 2.0 * std::max<double>(s_a, s_b);
+    quant::Multiplier ma, mb, my;
+    quant::quantize_multiplier(s_a / twice_max, &ma);
+    quant::quantize_multiplier(s_b / twice_max, &mb);
+    quant::quantize_multiplier(twice_max / (static_cast<double>(int64_t{1} << kLeftShift) * s_y), &my);
+    const int64_t sign = node.op == OpType::Sub ? -1 : 1;
+    int64_t vb[256];
+    for (int j = 0; j < 256; ++j)
+      vb[j] = quant::multiply_by_multiplier(static_cast<int64_t>(static_cast<int8_t>(j) - z_b) * (int64_t{1} << kLeftShift), mb);
+    for (int i = 0; i < 256; ++i) {
+      const int64_t va = quant::multiply_by_multiplier(static_cast<int64_t>(static_cast<int8_t>(i) - z_a) * (int64_t{1} << kLeftShift), ma);
+      for (int j = 0; j < 256; ++j) k->table_[static_cast<size_t>(i * 256 + j)] = quant::requantize(static_cast<int32_t>(va + sign * vb[j]), my, z_y);
+    }
+  } else if (node.op == OpType::Mul) {
+    const quant::Multiplier m = ref::make_multiplier(s_a, s_b, s_y);
+    for (int i = 0; i < 256; ++i)
+      for (int j = 0; j < 256; ++j)
+        k->table_[static_cast<size_t>(i * 256 + j)] = quant::requantize((static_cast<int8_t>(i) - z_a) * (static_cast<int8_t>(j) - z_b), m, z_y);
+  } else {
+    return std::unique_ptr<CpuKernel>();
+  }
+  k->threads_ = ctx.threads;
+  k->a_ = a;
+  k->b_ = b;
+  k->y_ = y;
+  k->n_ = y->numel();
+  k->parts_ = parts_for(ctx, k->n_);
+  if (a->shape == y->shape && b->shape == y->shape) k->form_ = BinaryTableKernel::Form::Same;
+  else if (a->shape == y->shape && b->numel() == 1) k->form_ = BinaryTableKernel::Form::ScalarB;
+  else if (b->shape == y->shape && a->numel() == 1) k->form_ = BinaryTableKernel::Form::ScalarA;
+  else k->form_ = BinaryTableKernel::Form::Broadcast;
+  return std::unique_ptr<CpuKernel>(std::move(k));
+}
+
+KernelResult create_q8_unary(const Context& ctx, const NodeView& node, TensorSpan in, TensorSpan out,
+                             std::span<const uint8_t>) {
+  const TensorRef* x = detail::at(in, 0);
+  const TensorRef* y = detail::at(out, 0);
+  if (!q8_kernels_enabled() || !per_tensor_q8(x) || !per_tensor_q8(y) || x->numel() != y->numel())
+    return std::unique_ptr<CpuKernel>();
+  ref::ActivationParams act;
+  if (node.op == OpType::Relu) {
+    act.kind = fb::Activation::Relu;
+  } else if (node.op == OpType::Clip) {
+    if (!node.options || !node.options->value) return std::unique_ptr<CpuKernel>();
+    const auto& o = *static_cast<const fb::ClipOptionsT*>(node.options->value);
+    act = {fb::Activation::Clip, o.min, o.max};
+  } else {
+    return std::unique_ptr<CpuKernel>();
+  }
+  // The reference's arithmetic (binary_q8.cpp unary_q8) for each of the 256 inputs.
+  const float s_x = ref::q_scale(*x), s_y = ref::q_scale(*y);
+  const int32_t z_x = ref::q_zero(*x), z_y = ref::q_zero(*y);
+  int32_t lo, hi;
+  ref::q8_activation_bounds(act, s_y, z_y, &lo, &hi);
+  const quant::Multiplier m = ref::make_multiplier(s_x, 1.0, s_y);
+  auto k = std::make_unique<UnaryTableKernel>();
+  for (int i = 0; i < 256; ++i) k->table_[static_cast<size_t>(i)] = quant::requantize(static_cast<int8_t>(i) - z_x, m, z_y, lo, hi);
+  k->threads_ = ctx.threads;
+  k->x_ = x;
+  k->y_ = y;
+  k->n_ = y->numel();
+  k->parts_ = parts_for(ctx, k->n_);
+  return std::unique_ptr<CpuKernel>(std::move(k));
+}
+
+}  // namespace tern::cpu

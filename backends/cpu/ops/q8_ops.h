@@ -1,0 +1,55 @@
+// The CPU backend's int8 kernels (backends/cpu/ops/q8_*.cpp over the micro-kernels of
+// backends/cpu/simd/q8.h), bit-exact with the reference *_q8 kernels. Each factory returns nullptr
+// (OK) for a node that is not int8 or a case it leaves to the reference (which then also reports
+// any error the node has, with the reference's message).
+#pragma once
+
+#include <vector>
+
+#include "cpu/ops/simd_ops.h"
+#include "cpu/simd/q8.h"
+#include "reference/ops/activation.h"
+
+namespace tern::cpu {
+
+KernelResult create_q8_matmul(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
+KernelResult create_q8_gemm(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
+KernelResult create_q8_conv(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
+KernelResult create_q8_quantize(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
+KernelResult create_q8_dequantize(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
+KernelResult create_q8_binary(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
+KernelResult create_q8_unary(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
+KernelResult create_q8_pool(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
+
+// True when t is int8 with quantization parameters (what makes the reference dispatch to *_q8).
+bool q8_tensor(const TensorRef* t);
+// False when TERN_CPU_Q8=reference: every int8 node then runs on the reference kernels (for A/B
+// measurements of these kernels; read once per process).
+bool q8_kernels_enabled();
+
+namespace detail {
+
+inline bool input_constant(const NodeView& node, std::span<const uint8_t> is_constant, size_t i) {
+  return i < node.inputs.size() && node.inputs[i] >= 0 && static_cast<size_t>(node.inputs[i]) < is_constant.size() &&
+         is_constant[static_cast<size_t>(node.inputs[i])];
+}
+
+// Requantization parameters of an int8 product's output columns (per column of B), padded to
+// whole panels: multiplier and shift from s_a * s_b[j] / s_y (ref::make_multiplier, computed once
+// at prepare), B's zero points (empty when all are 0), bounds of the fused activation.
+struct Q8Requant {
+  std::vector<int32_t> mult, rsh, zb;
+  int32_t z_a = 0, z_y = 0, lo = -128, hi = 127;
+};
+// Column j uses B's quantization entry ch0 + j (entry 0 when B is per tensor). False when the
+// fused activation has no int8 form (the reference reports it).
+bool make_q8_requant(const simd::Q8Kernels& kt, int64_t n, const TensorRef& a, const TensorRef& b, const TensorRef& y,
+                     const ref::ActivationParams& act, int64_t ch0, Q8Requant* r);
+// The column offsets of one packed B (q8.h): bias (may be null), B's column sums, z_a and zb,
+// written to col_off (padded to whole panels with zeros).
+void q8_col_offsets(const simd::Q8Kernels& kt, int64_t k, int64_t n, const int32_t* colsum, const int32_t* bias,
+                    int64_t bias_stride, const Q8Requant& r, int32_t* col_off);
+
+}  // namespace detail
+
+}  // namespace tern::cpu

@@ -1,0 +1,135 @@
+// Tern's int8 GEMM micro-kernels (docs/quantization-scheme.md), bit-exact with the reference
+// kernels (backends/reference/ops/gemm_q8.cpp, conv_q8.cpp): the same int32 accumulator, the same
+// requantization (runtime/core/quant.h), only computed faster.
+//
+//   C[i, j] = sum_k A[i, k] B[k, j]                    (int8 x int8, exact in int32)
+//   acc     = C + col_off[j] - zb[j] * rowsum(A)[i]     (= bias + sum (a - z_a)(b - z_b), see below)
+//   y       = saturate(round_half_away(acc * mult[j] / 2^(rsh[j] + 1)) + z_y) within [lo, hi]
+//
+// with col_off[j] = bias[j] - z_a colsum(B)[j] + k z_a zb[j] folded once per B (at prepare for
+// weights). All int32 arithmetic wraps, so the identity holds modulo 2^32 exactly as the
+// reference's direct sum does. A is the activation (rows: GEMM rows, or conv output pixels), B the
+// weights (columns: output channels), packed once.
+//
+// Variants (one table per ISA, each micro-kernel in its own translation unit compiled with its
+// flags; selection follows the f32 table's ISA, isa.h, so TERN_CPU_ISA forces both):
+//   avx512 (VNNI): vpdpbusd multiplies u8 x s8, so A is packed as a + 128 (xor 0x80) and
+//     128 colsum(B) is folded into col_off as well. Tile 12x16, k in groups of 4 bytes.
+//     Without VNNI the AVX-512 choice falls back to the AVX2 table.
+//   avx2: sign-extended to int16 at pack time, _mm256_madd_epi16 (exact: pairs of int16
+//     products into int32). Tile 4x16, k in pairs.
+//   neon (AArch64): SDOT (vdotq_laneq_s32) when the CPU has the dot-product extension, else
+//     vmull_s8 + vpadalq_s16 widening; tile 8x8 resp. 4x8, k in groups of 4.
+//   scalar: tile 4x4, k in groups of 4.
+//
+// Packed layouts: B in panels of nr columns, each [kp / kg][nr][kg] elements; A, a block of rows
+// at once, [kp / kg][rows][kg] (a tile reads its rows at a group stride of rows * kg; packing a
+// whole block keeps the transposing pack of a conv's [k, pixels] matrix a streaming loop).
+// kp = k rounded up to kg; padding is zero in both, so it adds nothing.
+//
+// Thread safety: tables are immutable after first use; every function is reentrant.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "cpu/simd/isa.h"
+
+namespace tern::cpu::simd {
+
+// The per-column requantization parameters of one B (length: panels * nr, zero-padded).
+struct Q8Cols {
+  const int32_t* col_off = nullptr;
+  const int32_t* mult = nullptr;  // Q31 multiplier (quant::Multiplier::mult)
+  const int32_t* rsh = nullptr;   // 30 + quant::Multiplier::shift: the rounding shift minus 1, in [0, 61]
+  const int32_t* zb = nullptr;    // zero points of B per column; null when all are 0
+};
+
+// One output tile for a micro-kernel: parameters point at the tile's first column / row.
+struct Q8Tile {
+  Q8Cols cols;
+  const int32_t* rowsum = nullptr;  // sum of A per row (read only when cols.zb)
+  int32_t z_y = 0, lo = -128, hi = 127;
+  int8_t* y = nullptr;  // element (r, c) at y[r * y_rs + c * y_cs]
+  int64_t y_rs = 0, y_cs = 1;
+  int64_t rows = 0, cols_valid = 0;  // rows <= mr, cols_valid <= nr
+  int64_t a_gstride = 0;             // packed A elements from one k group to the next
+};
+
+struct Q8Kernels {
+  Isa isa;
+  const char* name;  // e.g. "gemm_q8_12x16__avx512vnni"
+  int mr, nr, kg;    // tile rows, tile columns, k elements per group
+  bool wide;         // packed elements are int16 (else int8)
+  bool a_u8;         // A is packed as a + 128 (u8) and col_off carries -128 colsum(B)
+  // The tile: C of tile.rows x nr from a packed A panel (tile.rows rows) and one B panel, over
+  // kgroups groups of kg; requantized and stored (tile.cols_valid columns).
+  void (*tile)(int64_t kgroups, const void* ap, const void* bp, const Q8Tile& tile);
+  // QuantizeLinear / DequantizeLinear per tensor, exactly quant::quantize_value (x / scale rounded
+  // half to even, NaN to the zero point) and quant::dequantize_value.
+  void (*quantize)(const float* x, int8_t* y, int64_t n, float scale, int32_t zero_point);
+  void (*dequantize)(const int8_t* x, float* y, int64_t n, float scale, int32_t zero_point);
+  // y[i] = quant::requantize(acc[i]) with one multiplier (a depthwise conv's output row).
+  void (*requant_row)(const int32_t* acc, int8_t* y, int64_t n, int32_t mult, int32_t rsh, int32_t z_y, int32_t lo,
+                      int32_t hi);
+  // acc[i] += x[i * stride] * w over n outputs (a depthwise conv's or a pool's tap; int16 x).
+  void (*mac_row)(int32_t* acc, const int16_t* x, int64_t n, int64_t stride, int32_t w);
+};
+
+// The portable quantize / dequantize rows (the scalar and NEON tables use them; the x86 ones fall
+// back to them for tails).
+void q8_quantize_scalar(const float* x, int8_t* y, int64_t n, float scale, int32_t zero_point);
+void q8_dequantize_scalar(const int8_t* x, float* y, int64_t n, float scale, int32_t zero_point);
+void q8_requant_row_scalar(const int32_t* acc, int8_t* y, int64_t n, int32_t mult, int32_t rsh, int32_t z_y, int32_t lo,
+                           int32_t hi);
+
+// The table for the active ISA (active_isa(); AVX-512 without VNNI uses the AVX2 one).
+const Q8Kernels& q8_kernels();
+// The table an ISA variant uses on this machine, or nullptr if the build or CPU lacks it.
+const Q8Kernels* q8_kernels_for(Isa isa);
+
+// Every variant this build and CPU can run (for tests): writes up to `max` tables, returns the count.
+int q8_variants(const Q8Kernels** out, int max);
+
+// Bytes of a packed [k, n] B; bytes of packed A for `rows` rows (panels of mr).
+size_t q8_packed_b_bytes(const Q8Kernels& kt, int64_t k, int64_t n);
+size_t q8_packed_a_bytes(const Q8Kernels& kt, int64_t rows, int64_t k);
+inline int64_t q8_panels(const Q8Kernels& kt, int64_t n) { return (n + kt.nr - 1) / kt.nr; }
+// Packs B (element (kk, j) at b[kk * rs + j * cs]) and writes colsum[j] = sum_kk B[kk, j] (n values).
+void q8_pack_b(const Q8Kernels& kt, int64_t k, int64_t n, const int8_t* b, int64_t rs, int64_t cs, void* out,
+               int32_t* colsum);
+// The per-column offset (see the top): bias may be null, zb null means 0.
+void q8_col_offsets(const Q8Kernels& kt, int64_t k, int64_t n, const int32_t* colsum, const int32_t* bias,
+                    int64_t bias_stride, int32_t z_a, const int32_t* zb, int32_t* col_off);
+
+// Y[rows, panels p0..p1) for A rows (row i, element kk at a[i * a_rs + kk * a_cs]) and packed B.
+// `scratch` holds q8_gemm_scratch_bytes(kt, rows, k) bytes (the packed A block and its row sums).
+// Columns of panel p start at p * nr; `cols` covers all panels; y points at element (0, 0).
+size_t q8_gemm_scratch_bytes(const Q8Kernels& kt, int64_t rows, int64_t k);
+void q8_gemm(const Q8Kernels& kt, int64_t rows, int64_t n, int64_t k, const int8_t* a, int64_t a_rs, int64_t a_cs,
+             const void* bp, int64_t p0, int64_t p1, const Q8Cols& cols, int32_t z_y, int32_t lo, int32_t hi, int8_t* y,
+             int64_t y_rs, int64_t y_cs, void* scratch);
+
+// quant::requantize with the multiplier split as above (inline for the scalar epilogues).
+inline int8_t q8_requantize(int32_t acc, int32_t mult, int32_t rsh, int32_t z_y, int32_t lo, int32_t hi) {
+  const int64_t prod = static_cast<int64_t>(acc) * mult;
+  // round_half_away(p / 2^(rsh+1)) on |p|: (|p| + 2^rsh) >> (rsh + 1) == ((|p| >> rsh) + 1) >> 1.
+  const uint64_t mag = ((static_cast<uint64_t>(prod < 0 ? -prod : prod) >> rsh) + 1) >> 1;
+  int64_t v = (prod < 0 ? -static_cast<int64_t>(mag) : static_cast<int64_t>(mag)) + z_y;
+  v = v < lo ? lo : v;
+  v = v > hi ? hi : v;
+  return static_cast<int8_t>(v);
+}
+
+// Per-ISA tables (q8_<isa>.cpp), only those compiled in.
+const Q8Kernels& q8_kernels_scalar();
+#if defined(__x86_64__) || defined(_M_X64)
+const Q8Kernels& q8_kernels_avx2();
+const Q8Kernels& q8_kernels_avx512vnni();
+#endif
+#if defined(__aarch64__)
+const Q8Kernels& q8_kernels_neon();
+const Q8Kernels& q8_kernels_neondot();
+#endif
+
+}  // namespace tern::cpu::simd

@@ -1,0 +1,169 @@
+// AVX-512 VNNI int8 micro-kernel (this file alone is compiled with -mavx512f -mavx512bw
+// -mavx512vnni). Tile 12x16: 12 zmm accumulators of 16 int32 columns; per group of 4 k, one B
+// vector (16 columns x 4 bytes) and one vpdpbusd per row with A's 4 bytes broadcast. vpdpbusd
+// takes unsigned x signed bytes, so A arrives packed as a + 128 and col_off carries -128 colsum(B)
+// (q8.h). The epilogue requantizes 16 columns at a time in 64-bit lanes, exactly as
+// quant::requantize (round half away from zero on the magnitude, saturation before narrowing).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "cpu/simd/q8_impl.h"
+
+namespace tern::cpu::simd {
+
+namespace {
+
+inline __m512i requant16(__m512i v, __m512i mult, __m512i rsh, __m512i z_y, __m512i lo, __m512i hi) {
+  const __m512i zero = _mm512_setzero_si512();
+  const __mmask16 neg = _mm512_cmplt_epi32_mask(v, zero);
+  const __m512i av = _mm512_abs_epi32(v);  // |INT32_MIN| = 2^31 read as unsigned: still right
+  const __m512i pe = _mm512_mul_epu32(av, mult);
+  const __m512i po = _mm512_mul_epu32(_mm512_srli_epi64(av, 32), _mm512_srli_epi64(mult, 32));
+  const __m512i she = _mm512_and_si512(rsh, _mm512_set1_epi64(0xFFFFFFFF));
+  const __m512i sho = _mm512_srli_epi64(rsh, 32);
+  const __m512i one = _mm512_set1_epi64(1), cap = _mm512_set1_epi64(0x7FFF);
+  __m512i re = _mm512_srli_epi64(_mm512_add_epi64(_mm512_srlv_epi64(pe, she), one), 1);
+  __m512i ro = _mm512_srli_epi64(_mm512_add_epi64(_mm512_srlv_epi64(po, sho), one), 1);
+  re = _mm512_min_epu64(re, cap);  // beyond any int8 result: saturates the same way
+  ro = _mm512_min_epu64(ro, cap);
+  __m512i r = _mm512_mask_blend_epi32(0xAAAA, re, _mm512_slli_epi64(ro, 32));
+  r = _mm512_mask_sub_epi32(r, neg, zero, r);
+  r = _mm512_add_epi32(r, z_y);
+  return _mm512_min_epi32(_mm512_max_epi32(r, lo), hi);
+}
+
+// Transposed store of a tile (conv: rows are pixels, contiguous in Y; columns are channels): the
+// rows, narrowed to bytes, are transposed 16 x 16 in registers (four unpack stages) and each
+// column's `rows` bytes are stored at once.
+inline void store_transposed(const __m128i* rows8, int rows, const Q8Tile& t) {
+  const __m128i z = _mm_setzero_si128();
+  auto row = [&](int r) { return r < rows ? rows8[r] : z; };
+  __m128i a_lo[8], a_hi[8];
+  for (int k = 0; k < 8; ++k) {
+    a_lo[k] = _mm_unpacklo_epi8(row(2 * k), row(2 * k + 1));  // columns 0..7, rows 2k..2k+1
+    a_hi[k] = _mm_unpackhi_epi8(row(2 * k), row(2 * k + 1));  // columns 8..15
+  }
+  __m128i b[4][4];  // [column quad][row quad]: 32-bit lane l = column 4 cq + l, rows 4 rq..4 rq + 3
+  for (int k = 0; k < 4; ++k) {
+    b[0][k] = _mm_unpacklo_epi16(a_lo[2 * k], a_lo[2 * k + 1]);
+    b[1][k] = _mm_unpackhi_epi16(a_lo[2 * k], a_lo[2 * k + 1]);
+    b[2][k] = _mm_unpacklo_epi16(a_hi[2 * k], a_hi[2 * k + 1]);
+    b[3][k] = _mm_unpackhi_epi16(a_hi[2 * k], a_hi[2 * k + 1]);
+  }
+  __m128i c[8][2];  // [column pair][row octet]: 64-bit lane l = column 2 cp + l, rows 8 h..8 h + 7
+  for (int cq = 0; cq < 4; ++cq)
+    for (int h = 0; h < 2; ++h) {
+      c[2 * cq][h] = _mm_unpacklo_epi32(b[cq][2 * h], b[cq][2 * h + 1]);
+      c[2 * cq + 1][h] = _mm_unpackhi_epi32(b[cq][2 * h], b[cq][2 * h + 1]);
+    }
+  alignas(16) int8_t col[16];
+  for (int64_t j = 0; j < t.cols_valid; ++j) {
+    const __m128i v = (j & 1) ? _mm_unpackhi_epi64(c[j / 2][0], c[j / 2][1]) : _mm_unpacklo_epi64(c[j / 2][0], c[j / 2][1]);
+    int8_t* dst = t.y + j * t.y_cs;
+    if (rows == 12) {
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), v);
+      const int32_t hi4 = _mm_extract_epi32(v, 2);
+      std::memcpy(dst + 8, &hi4, 4);
+    } else {
+      _mm_store_si128(reinterpret_cast<__m128i*>(col), v);
+      for (int r = 0; r < rows; ++r) dst[r] = col[r];
+    }
+  }
+}
+
+template <int R>
+struct VnniTile {
+  static void run(int64_t kgroups, const void* ap, const void* bp, const Q8Tile& t) {
+    const uint8_t* a = static_cast<const uint8_t*>(ap);
+    const int8_t* b = static_cast<const int8_t*>(bp);
+    __m512i acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_si512();
+    for (int64_t g = 0; g < kgroups; ++g, a += t.a_gstride, b += 64) {
+      const __m512i bv = _mm512_loadu_si512(b);
+      for (int r = 0; r < R; ++r) {
+        int32_t a4;
+        std::memcpy(&a4, a + r * 4, 4);
+        acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_set1_epi32(a4), bv);
+      }
+    }
+    const Q8Cols& q = t.cols;
+    const __m512i off = _mm512_loadu_si512(q.col_off), mult = _mm512_loadu_si512(q.mult);
+    const __m512i rsh = _mm512_loadu_si512(q.rsh);
+    const __m512i zb = q.zb ? _mm512_loadu_si512(q.zb) : _mm512_setzero_si512();
+    const __m512i z_y = _mm512_set1_epi32(t.z_y), lo = _mm512_set1_epi32(t.lo), hi = _mm512_set1_epi32(t.hi);
+    const __mmask16 cm = static_cast<__mmask16>((1u << t.cols_valid) - 1u);
+    __m128i rows8[R];
+    for (int r = 0; r < R; ++r) {
+      __m512i v = _mm512_add_epi32(acc[r], off);
+      if (q.zb) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(zb, _mm512_set1_epi32(t.rowsum[r])));
+      v = requant16(v, mult, rsh, z_y, lo, hi);
+      if (t.y_cs == 1) _mm512_mask_cvtepi32_storeu_epi8(t.y + r * t.y_rs, cm, v);
+      else rows8[r] = _mm512_cvtepi32_epi8(v);  // values already within int8
+    }
+    if (t.y_cs == 1) return;
+    if (t.y_rs == 1) {
+      store_transposed(rows8, R, t);  // conv: columns are channels, rows are pixels
+      return;
+    }
+    alignas(16) int8_t tmp[R][16];
+    for (int r = 0; r < R; ++r) _mm_store_si128(reinterpret_cast<__m128i*>(tmp[r]), rows8[r]);
+    for (int64_t j = 0; j < t.cols_valid; ++j)
+      for (int r = 0; r < R; ++r) t.y[j * t.y_cs + r * t.y_rs] = tmp[r][j];
+  }
+};
+
+void vnni_tile(int64_t kgroups, const void* ap, const void* bp, const Q8Tile& t) {
+  q8impl::by_rows<VnniTile, 12>(kgroups, ap, bp, t);
+}
+
+// quant::quantize_value, 16 lanes: the same IEEE division and round-half-to-even (the default
+// rounding mode, as nearbyint), the same clamps; NaN lanes take the zero point.
+void quantize16(const float* x, int8_t* y, int64_t n, float scale, int32_t zero_point) {
+  const __m512 s = _mm512_set1_ps(scale), flo = _mm512_set1_ps(-1000.0f), fhi = _mm512_set1_ps(1000.0f);
+  const __m512i z = _mm512_set1_epi32(zero_point), qlo = _mm512_set1_epi32(-128), qhi = _mm512_set1_epi32(127);
+  const __m512i znan = _mm512_set1_epi32(std::min(std::max(zero_point, -128), 127));
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 xv = _mm512_loadu_ps(x + i);
+    __m512 v = _mm512_roundscale_ps(_mm512_div_ps(xv, s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    v = _mm512_min_ps(_mm512_max_ps(v, flo), fhi);
+    __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), z);
+    q = _mm512_min_epi32(_mm512_max_epi32(q, qlo), qhi);
+    q = _mm512_mask_mov_epi32(q, _mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q), znan);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm512_cvtepi32_epi8(q));
+  }
+  q8_quantize_scalar(x + i, y + i, n - i, scale, zero_point);
+}
+
+void requant_row16(const int32_t* acc, int8_t* y, int64_t n, int32_t mult, int32_t rsh, int32_t z_y, int32_t lo, int32_t hi) {
+  const __m512i m = _mm512_set1_epi32(mult), sh = _mm512_set1_epi32(rsh), z = _mm512_set1_epi32(z_y);
+  const __m512i vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1u);
+    const __m512i v = requant16(_mm512_maskz_loadu_epi32(k, acc + i), m, sh, z, vlo, vhi);
+    _mm512_mask_cvtepi32_storeu_epi8(y + i, k, v);
+  }
+}
+
+void dequantize16(const int8_t* x, float* y, int64_t n, float scale, int32_t zero_point) {
+  const __m512 s = _mm512_set1_ps(scale);
+  const __m512i z = _mm512_set1_epi32(zero_point);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i q = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+    _mm512_storeu_ps(y + i, _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_sub_epi32(q, z))));
+  }
+  q8_dequantize_scalar(x + i, y + i, n - i, scale, zero_point);
+}
+
+}  // namespace
+
+const Q8Kernels& q8_kernels_avx512vnni() {
+  static const Q8Kernels k{Isa::Avx512, "gemm_q8_12x16__avx512vnni", 12, 16, 4, false, true, vnni_tile,
+                           quantize16, dequantize16, requant_row16, q8impl::mac_row};
+  return k;
+}
+
+}  // namespace tern::cpu::simd

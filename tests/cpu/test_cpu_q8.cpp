@@ -1,0 +1,516 @@
+// The CPU backend's int8 kernels (backends/cpu/ops/q8_*.cpp over backends/cpu/simd/q8*.cpp) must be
+// BIT-EXACT with the reference int8 kernels (backends/reference/ops/*_q8.cpp).
+//
+// Two levels: (1) every int8 micro-kernel variant this machine can run (scalar, AVX2, AVX-512 VNNI;
+// NEON, NEON SDOT), called directly through q8_gemm against the scheme's formula with
+// quant::requantize, over random odd shapes, extreme operands, nonzero zero points, per-column
+// multipliers (including r >= 1, where the saturation matters) and narrowed bounds; (2) int8 Conv /
+// Gemm / MatMul nodes through cpu::create_kernel (the CPU backend's table, with the variant CTest
+// forces through TERN_CPU_ISA) against ref::run_node_once on the same tensors, with 1 and 3 threads.
+// Each case also checks that the CPU table really claims the node (else the reference would be
+// compared with itself).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/quant.h"
+#include "cpu/cpu_kernel.h"
+#include "cpu/simd/q8.h"
+#include "reference/kernel.h"
+
+using namespace tern;
+
+namespace {
+
+// ---- (1) micro-kernels --------------------------------------------------------------------------
+
+std::vector<const cpu::simd::Q8Kernels*> variants() {
+  std::vector<const cpu::simd::Q8Kernels*> v;
+  const cpu::simd::Q8Kernels* all[8];
+  const int n = cpu::simd::q8_variants(all, 8);
+  for (int i = 0; i < n; ++i) v.push_back(all[i]);
+  return v;
+}
+
+void check_gemm_variant(const cpu::simd::Q8Kernels& kt, std::mt19937& rng, int64_t m, int64_t n, int64_t k, bool a_trans,
+                        bool y_trans, bool with_zb, bool extreme, bool big_r) {
+  CAPTURE(kt.name);
+  CAPTURE(m);
+  CAPTURE(n);
+  CAPTURE(k);
+  CAPTURE(a_trans);
+  CAPTURE(y_trans);
+  CAPTURE(with_zb);
+  CAPTURE(extreme);
+  CAPTURE(big_r);
+  std::uniform_int_distribution<int> byte(-128, 127);
+  std::vector<int8_t> a(static_cast<size_t>(m * k)), b(static_cast<size_t>(k * n));
+  for (auto& v : a) v = static_cast<int8_t>(extreme ? (rng() % 2 ? -128 : 127) : byte(rng));
+  for (auto& v : b) v = static_cast<int8_t>(extreme ? (rng() % 2 ? -128 : 127) : byte(rng));
+  const int32_t z_a = extreme ? 127 : byte(rng), z_y = byte(rng) / 2;
+  std::vector<int32_t> bias(static_cast<size_t>(n)), zb(static_cast<size_t>(n), 0);
+  std::vector<quant::Multiplier> mul(static_cast<size_t>(n));
+  std::uniform_real_distribution<double> lr(big_r ? -3.0 : -22.0, big_r ? 3.0 : -6.0);
+  for (int64_t j = 0; j < n; ++j) {
+    bias[static_cast<size_t>(j)] = static_cast<int32_t>(rng() % 200001) - 100000;
+    if (with_zb) zb[static_cast<size_t>(j)] = byte(rng);
+    quant::quantize_multiplier(std::exp2(lr(rng)), &mul[static_cast<size_t>(j)]);
+  }
+  if (n > 2) quant::quantize_multiplier(0.0, &mul[1]);  // a zero multiplier: every result is z_y
+  const int32_t lo = y_trans ? -100 : -128, hi = y_trans ? 90 : 127;
+  // A element (i, kk): row-major, or transposed as a conv's im2col [k, m].
+  const int64_t a_rs = a_trans ? 1 : k, a_cs = a_trans ? m : 1;
+  std::vector<int8_t> want(static_cast<size_t>(m * n));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      int32_t acc = bias[static_cast<size_t>(j)];
+      for (int64_t kk = 0; kk < k; ++kk)
+        acc += (a[static_cast<size_t>(i * a_rs + kk * a_cs)] - z_a) * (b[static_cast<size_t>(kk * n + j)] - zb[static_cast<size_t>(j)]);
+      want[static_cast<size_t>(i * n + j)] = quant::requantize(acc, mul[static_cast<size_t>(j)], z_y, lo, hi);
+    }
+  // Packed as the CPU kernels do.
+  const int64_t npad = cpu::simd::q8_panels(kt, n) * kt.nr;
+  std::vector<uint8_t> bp(cpu::simd::q8_packed_b_bytes(kt, k, n) + 64);
+  std::vector<int32_t> col_off(static_cast<size_t>(npad), 0), mult(static_cast<size_t>(npad), 0), rsh(static_cast<size_t>(npad), 0),
+      zbp(static_cast<size_t>(npad), 0);
+  cpu::simd::q8_pack_b(kt, k, n, b.data(), n, 1, bp.data(), col_off.data());
+  for (int64_t j = 0; j < n; ++j) zbp[static_cast<size_t>(j)] = zb[static_cast<size_t>(j)];
+  cpu::simd::q8_col_offsets(kt, k, n, col_off.data(), bias.data(), 1, z_a, with_zb ? zbp.data() : nullptr, col_off.data());
+  for (int64_t j = 0; j < n; ++j) {
+    mult[static_cast<size_t>(j)] = mul[static_cast<size_t>(j)].mult;
+    rsh[static_cast<size_t>(j)] = 30 + mul[static_cast<size_t>(j)].shift;
+  }
+  cpu::simd::Q8Cols cols;
+  cols.col_off = col_off.data();
+  cols.mult = mult.data();
+  cols.rsh = rsh.data();
+  cols.zb = with_zb ? zbp.data() : nullptr;
+  std::vector<uint8_t> scratch(cpu::simd::q8_gemm_scratch_bytes(kt, m, k) + 64);
+  void* ws = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) / 64 * 64);
+  std::vector<int8_t> got(static_cast<size_t>(m * n), 0x55);
+  const int64_t y_rs = y_trans ? 1 : n, y_cs = y_trans ? m : 1;
+  cpu::simd::q8_gemm(kt, m, n, k, a.data(), a_rs, a_cs, bp.data(), 0, cpu::simd::q8_panels(kt, n), cols, z_y, lo, hi, got.data(),
+                     y_rs, y_cs, ws);
+  int bad = 0;
+  for (int64_t i = 0; i < m && bad < 5; ++i)
+    for (int64_t j = 0; j < n && bad < 5; ++j) {
+      const int g = got[static_cast<size_t>(i * y_rs + j * y_cs)], w = want[static_cast<size_t>(i * n + j)];
+      if (g != w) {
+        ++bad;
+        FAIL_CHECK("y[" << i << ", " << j << "] = " << g << ", reference " << w);
+      }
+    }
+  CHECK(bad == 0);
+}
+
+TEST_CASE("int8 micro-kernels: every variant bit-exact with the scheme over odd shapes and extremes") {
+  const auto vs = variants();
+  REQUIRE(!vs.empty());
+  MESSAGE("int8 variants on this machine: " << [&] {
+    std::string s;
+    for (auto* v : vs) s += std::string(v->name) + " ";
+    return s;
+  }());
+  std::mt19937 rng(2024);
+  for (const auto* kt : vs) {
+    // Tails of every tile and k group; a k of one; long k with extreme operands.
+    const int64_t shapes[][3] = {{1, 1, 1}, {1, 17, 3}, {5, 7, 13}, {13, 33, 31}, {12, 16, 64}, {25, 10, 257},
+                                 {37, 49, 5}, {3, 100, 130}, {96, 20, 27}, {131, 18, 9}};
+    for (const auto& s : shapes)
+      for (int variant = 0; variant < 4; ++variant)
+        check_gemm_variant(*kt, rng, s[0], s[1], s[2], variant & 1, variant & 2, variant == 1 || variant == 2, false,
+                           variant == 3);
+    check_gemm_variant(*kt, rng, 7, 19, 1031, false, false, true, true, false);
+    check_gemm_variant(*kt, rng, 9, 21, 515, true, true, false, true, true);
+  }
+}
+
+// ---- (2) the CPU backend's int8 nodes against the reference --------------------------------------
+
+struct QTensor {
+  DType dtype = DType::Int8;
+  Shape shape;
+  std::vector<uint8_t> bytes;
+  std::vector<float> scale;
+  std::vector<int64_t> zp;
+  int axis = -1;
+  QuantParams qp;
+  TensorRef ref;
+  bool constant = false;
+  void finish() {
+    ref = TensorRef{dtype, shape, bytes.data(), nullptr};
+    if (!scale.empty()) {
+      qp = QuantParams{scale.data(), zp.data(), static_cast<int>(scale.size()), scale.size() > 1 ? axis : -1};
+      ref.quant = &qp;
+    }
+  }
+};
+
+using QPtr = std::unique_ptr<QTensor>;
+
+QPtr act(std::mt19937& rng, Shape s, float scale, int z) {
+  auto t = std::make_unique<QTensor>();
+  t->shape = s;
+  t->bytes.resize(static_cast<size_t>(s.numel()));
+  for (auto& v : t->bytes) v = static_cast<uint8_t>(rng());
+  t->scale = {scale};
+  t->zp = {z};
+  return t;
+}
+
+// Weights: per channel along `axis` (count = s[axis]) with zero point 0, or per tensor with `z`.
+QPtr weights(std::mt19937& rng, Shape s, int axis, bool per_channel, int z = 0) {
+  auto t = std::make_unique<QTensor>();
+  t->shape = s;
+  t->constant = true;
+  t->bytes.resize(static_cast<size_t>(s.numel()));
+  for (auto& v : t->bytes) v = static_cast<uint8_t>(static_cast<int8_t>(static_cast<int>(rng() % 255) - 127));
+  std::uniform_real_distribution<float> u(0.002f, 0.03f);
+  if (per_channel) {
+    t->axis = axis;
+    for (int64_t c = 0; c < s[axis]; ++c) t->scale.push_back(u(rng));
+    t->zp.assign(t->scale.size(), 0);
+  } else {
+    t->scale = {u(rng)};
+    t->zp = {z};
+  }
+  return t;
+}
+
+QPtr bias32(std::mt19937& rng, int64_t n) {
+  auto t = std::make_unique<QTensor>();
+  t->dtype = DType::Int32;
+  t->shape = Shape{n};
+  t->constant = true;
+  t->bytes.resize(static_cast<size_t>(n) * 4);
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t v = static_cast<int32_t>(rng() % 40001) - 20000;
+    std::memcpy(t->bytes.data() + i * 4, &v, 4);
+  }
+  return t;
+}
+
+QPtr out8(Shape s, float scale, int z) {
+  auto t = std::make_unique<QTensor>();
+  t->shape = s;
+  t->bytes.assign(static_cast<size_t>(s.numel()), 0);
+  t->scale = {scale};
+  t->zp = {z};
+  return t;
+}
+
+// Runs the node on the reference and through the CPU kernel table (1 and 3 threads) and requires
+// the outputs to be identical bytes.
+void check_node(OpType op, const fb::NodeOptionsUnion& opts, std::vector<QTensor*> ins, QTensor& y, const std::string& what) {
+  CAPTURE(what);
+  for (QTensor* t : ins)
+    if (t) t->finish();
+  y.finish();
+  std::vector<const TensorRef*> in_refs;
+  for (QTensor* t : ins) in_refs.push_back(t ? &t->ref : nullptr);
+  const TensorRef* out_ref = &y.ref;
+  ref::KernelContext kc;
+  kc.node_name = "test";
+  kc.op = op;
+  kc.options = &opts;
+  kc.inputs = in_refs;
+  kc.outputs = {&out_ref, 1};
+  Status s = ref::run_node_once(kc);
+  REQUIRE_MESSAGE(s.is_ok(), s.message());
+  const std::vector<uint8_t> want = y.bytes;
+
+  for (int threads : {1, 3}) {
+    CAPTURE(threads);
+    std::fill(y.bytes.begin(), y.bytes.end(), 0x5A);
+    std::vector<TensorRef> tensors;
+    std::vector<uint8_t> is_const;
+    std::vector<int32_t> in_idx;
+    for (QTensor* t : ins) {
+      if (!t) {
+        in_idx.push_back(-1);
+        continue;
+      }
+      in_idx.push_back(static_cast<int32_t>(tensors.size()));
+      tensors.push_back(t->ref);
+      is_const.push_back(t->constant ? 1 : 0);
+    }
+    const int32_t out_idx = static_cast<int32_t>(tensors.size());
+    tensors.push_back(y.ref);
+    is_const.push_back(0);
+    NodeView v;
+    v.name = "test";
+    v.op = op;
+    v.options = &opts;
+    v.inputs = in_idx;
+    v.outputs = std::span<const int32_t>(&out_idx, 1);
+    std::vector<const TensorRef*> ip, op_;
+    for (int32_t i : in_idx) ip.push_back(i < 0 ? nullptr : &tensors[static_cast<size_t>(i)]);
+    op_.push_back(&tensors[static_cast<size_t>(out_idx)]);
+    auto th = cpu::Threads::create(threads);
+    REQUIRE(th.is_ok());
+    cpu::Context ctx;
+    ctx.num_threads = threads;
+    ctx.threads = th.value().get();
+    auto kr = cpu::create_kernel(ctx, v, ip, op_, is_const);
+    REQUIRE_MESSAGE(kr.is_ok(), kr.status().message());
+    std::unique_ptr<cpu::CpuKernel> k = std::move(kr.value());
+    REQUIRE_MESSAGE(k != nullptr, "the CPU kernel table left the int8 node to the reference");
+    std::vector<uint8_t> scratch(k->scratch_bytes() + 64);
+    void* ws = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) / 64 * 64);
+    for (int rep = 0; rep < 2; ++rep) {  // a second run must give the same bytes
+      Status rs = k->run(ws);
+      REQUIRE_MESSAGE(rs.is_ok(), rs.message());
+      int bad = 0;
+      for (size_t i = 0; i < want.size() && bad < 5; ++i)
+        if (want[i] != y.bytes[i]) {
+          ++bad;
+          FAIL_CHECK("element " << i << ": cpu " << int(static_cast<int8_t>(y.bytes[i])) << ", reference "
+                                << int(static_cast<int8_t>(want[i])));
+        }
+      CHECK(bad == 0);
+    }
+  }
+}
+
+fb::NodeOptionsUnion conv_opts(int rank, int k, int s, int d, int p, int group, fb::Activation a = fb::Activation::None,
+                               float amin = 0, float amax = 0) {
+  fb::NodeOptionsUnion u;
+  auto* o = new fb::ConvOptionsT;
+  for (int i = 0; i < rank; ++i) {
+    o->kernel_shape.push_back(k);
+    o->strides.push_back(s);
+    o->dilations.push_back(d);
+  }
+  for (int i = 0; i < 2 * rank; ++i) o->pads.push_back(p);
+  o->group = group;
+  o->activation = a;
+  o->activation_min = amin;
+  o->activation_max = amax;
+  u.type = fb::NodeOptions::ConvOptions;
+  u.value = o;
+  return u;
+}
+
+}  // namespace
+
+TEST_CASE("int8 Conv on the CPU backend is bit-exact with the reference (GEMM, pointwise, im2col, groups, depthwise)") {
+  MESSAGE("int8 micro-kernel in use: " << std::string(cpu::simd::q8_kernels().name));
+  std::mt19937 rng(7);
+  struct Case {
+    int64_t n, c, h, w, m, k;
+    int group, stride, pad, dil;
+    fb::Activation act;
+    bool per_channel;
+    const char* name;
+  } cases[] = {
+      {1, 3, 9, 11, 8, 3, 1, 1, 1, 1, fb::Activation::None, true, "3x3 pad 1"},
+      {2, 5, 13, 7, 19, 3, 1, 2, 1, 1, fb::Activation::Relu, true, "stride 2 relu, odd channels"},
+      {2, 4, 10, 7, 6, 3, 2, 2, 1, 1, fb::Activation::Relu, true, "grouped"},
+      {1, 8, 7, 9, 8, 3, 8, 1, 1, 1, fb::Activation::None, true, "depthwise"},
+      {2, 6, 8, 8, 12, 3, 6, 2, 1, 1, fb::Activation::Clip, true, "depthwise multiplier 2 stride 2 clip"},
+      {1, 7, 15, 15, 7, 5, 7, 1, 2, 1, fb::Activation::None, false, "depthwise 5x5 per-tensor weights"},
+      {1, 5, 6, 6, 7, 1, 1, 1, 0, 1, fb::Activation::None, true, "pointwise"},
+      {2, 37, 9, 11, 45, 1, 1, 1, 0, 1, fb::Activation::Clip, false, "pointwise per-tensor weights clip"},
+      {1, 9, 5, 6, 33, 1, 1, 2, 0, 1, fb::Activation::None, true, "1x1 stride 2 (im2col)"},
+      {1, 3, 12, 12, 4, 3, 1, 1, 2, 2, fb::Activation::Relu, true, "dilated"},
+      {1, 24, 28, 28, 40, 3, 1, 1, 1, 1, fb::Activation::Relu, true, "large enough for threads"},
+      {1, 64, 14, 14, 64, 3, 64, 1, 1, 1, fb::Activation::Relu, true, "depthwise large"},
+      {1, 96, 20, 20, 200, 1, 1, 1, 0, 1, fb::Activation::None, true, "pointwise large"},
+  };
+  for (const Case& cs : cases) {
+    const int64_t span = cs.dil * (cs.k - 1) + 1;
+    const Shape xs{cs.n, cs.c, cs.h, cs.w}, ws{cs.m, cs.c / cs.group, cs.k, cs.k};
+    const Shape ys{cs.n, cs.m, (cs.h + 2 * cs.pad - span) / cs.stride + 1, (cs.w + 2 * cs.pad - span) / cs.stride + 1};
+    QPtr x = act(rng, xs, 0.02f, static_cast<int>(rng() % 200) - 100);
+    QPtr w = weights(rng, ws, 0, cs.per_channel, cs.per_channel ? 0 : 3);
+    QPtr b = bias32(rng, cs.m);
+    QPtr y = out8(ys, 0.05f, static_cast<int>(rng() % 100) - 50);
+    auto o = conv_opts(2, static_cast<int>(cs.k), cs.stride, cs.dil, cs.pad, cs.group, cs.act, -0.4f, 1.3f);
+    check_node(OpType::Conv, o, {x.get(), w.get(), b.get()}, *y, cs.name);
+  }
+  {
+    // Conv1d without bias, and Conv3d.
+    QPtr x = act(rng, Shape{2, 4, 13}, 0.03f, 11);
+    QPtr w = weights(rng, Shape{5, 4, 3}, 0, true);
+    QPtr y = out8(Shape{2, 5, 13}, 0.04f, -7);
+    check_node(OpType::Conv, conv_opts(1, 3, 1, 1, 1, 1), {x.get(), w.get(), nullptr}, *y, "conv1d no bias");
+    QPtr x3 = act(rng, Shape{1, 3, 5, 6, 7}, 0.03f, -20);
+    QPtr w3 = weights(rng, Shape{6, 3, 3, 3, 3}, 0, true);
+    QPtr b3 = bias32(rng, 6);
+    QPtr y3 = out8(Shape{1, 6, 5, 6, 7}, 0.1f, 4);
+    check_node(OpType::Conv, conv_opts(3, 3, 1, 1, 1, 1, fb::Activation::Relu), {x3.get(), w3.get(), b3.get()}, *y3, "conv3d");
+  }
+}
+
+TEST_CASE("int8 Gemm and MatMul on the CPU backend are bit-exact with the reference") {
+  std::mt19937 rng(8);
+  // Gemm: trans_a / trans_b, bias [N] / scalar / none, per-channel / per-tensor weights, Relu / Clip.
+  const int64_t dims[][3] = {{1, 10, 64}, {5, 9, 17}, {13, 33, 31}, {3, 257, 100}, {200, 100, 64}};
+  int idx = 0;
+  for (const auto& d : dims)
+    for (int v = 0; v < 4; ++v, ++idx) {
+      const int64_t m = d[0], n = d[1], k = d[2];
+      const bool ta = v == 3, tb = v & 1, per_channel = v != 2;
+      QPtr a = act(rng, ta ? Shape{k, m} : Shape{m, k}, 0.05f, static_cast<int>(rng() % 256) - 128);
+      QPtr b = weights(rng, tb ? Shape{n, k} : Shape{k, n}, tb ? 0 : 1, per_channel, per_channel ? 0 : -5);
+      QPtr c = v == 1 ? bias32(rng, 1) : v == 2 ? nullptr : bias32(rng, n);
+      QPtr y = out8(Shape{m, n}, 0.08f, static_cast<int>(rng() % 100) - 50);
+      fb::NodeOptionsUnion u;
+      auto* o = new fb::GemmOptionsT;
+      o->trans_a = ta;
+      o->trans_b = tb;
+      o->activation = v == 0 ? fb::Activation::Relu : v == 3 ? fb::Activation::Clip : fb::Activation::None;
+      o->activation_min = -0.3f;
+      o->activation_max = 0.9f;
+      u.type = fb::NodeOptions::GemmOptions;
+      u.value = o;
+      check_node(OpType::Gemm, u, {a.get(), b.get(), c.get()}, *y, "gemm " + std::to_string(idx));
+    }
+  auto mm_opts = [](fb::Activation a = fb::Activation::None) {
+    fb::NodeOptionsUnion u;
+    auto* o = new fb::MatMulOptionsT;
+    o->activation = a;
+    u.type = fb::NodeOptions::MatMulOptions;
+    u.value = o;
+    return u;
+  };
+  {
+    // Activation x constant weights [K, N] per column, bias, batched A.
+    QPtr a = act(rng, Shape{2, 3, 6, 10}, 0.05f, 9);
+    QPtr b = weights(rng, Shape{10, 7}, 1, true);
+    QPtr c = bias32(rng, 7);
+    QPtr y = out8(Shape{2, 3, 6, 7}, 0.1f, 3);
+    check_node(OpType::MatMul, mm_opts(fb::Activation::Relu), {a.get(), b.get(), c.get()}, *y, "matmul weights");
+  }
+  {
+    // Two activations (both with zero points), broadcast batch.
+    QPtr a = act(rng, Shape{2, 4, 5, 8}, 0.05f, -17);
+    QPtr b = act(rng, Shape{4, 8, 6}, 0.03f, 41);
+    QPtr y = out8(Shape{2, 4, 5, 6}, 0.2f, -3);
+    check_node(OpType::MatMul, mm_opts(), {a.get(), b.get()}, *y, "matmul activations broadcast");
+  }
+  {
+    // Attention-sized activation product, large enough for threads.
+    QPtr a = act(rng, Shape{3, 65, 48}, 0.05f, 100);
+    QPtr b = act(rng, Shape{3, 48, 65}, 0.03f, -128);
+    QPtr y = out8(Shape{3, 65, 65}, 0.5f, 0);
+    check_node(OpType::MatMul, mm_opts(), {a.get(), b.get()}, *y, "matmul activations large");
+  }
+  {
+    // 1-D operands.
+    QPtr a = act(rng, Shape{19}, 0.05f, 5);
+    QPtr b = act(rng, Shape{19, 11}, 0.03f, -9);
+    QPtr y = out8(Shape{11}, 0.1f, 1);
+    check_node(OpType::MatMul, mm_opts(), {a.get(), b.get()}, *y, "matmul vector x matrix");
+    QPtr a2 = act(rng, Shape{4, 19}, 0.05f, 5);
+    QPtr b2 = act(rng, Shape{19}, 0.03f, -9);
+    QPtr y2 = out8(Shape{4}, 0.1f, 1);
+    check_node(OpType::MatMul, mm_opts(), {a2.get(), b2.get()}, *y2, "matmul matrix x vector");
+  }
+}
+
+TEST_CASE("int8 QuantizeLinear / DequantizeLinear, Add / Sub / Mul, Relu / Clip on the CPU backend are bit-exact") {
+  std::mt19937 rng(9);
+  fb::NodeOptionsUnion none;
+  {
+    // Float -> int8: ties (x = (q + 0.5) scale), NaN, infinities, values far outside the range, tails.
+    const float scale = 0.0371f;
+    for (int64_t n : {1, 7, 16, 33, 1000, 70001}) {
+      auto x = std::make_unique<QTensor>();
+      x->dtype = DType::Float32;
+      x->shape = Shape{n};
+      x->bytes.resize(static_cast<size_t>(n) * 4);
+      std::uniform_real_distribution<float> u(-6.f, 6.f);
+      for (int64_t i = 0; i < n; ++i) {
+        float v = u(rng);
+        if (i % 5 == 1) v = (static_cast<float>(static_cast<int>(rng() % 300) - 150) + 0.5f) * scale;
+        if (i % 97 == 3) v = NAN;
+        if (i % 89 == 4) v = (i % 2 ? 1 : -1) * INFINITY;
+        if (i % 83 == 5) v = 1e30f;
+        std::memcpy(x->bytes.data() + i * 4, &v, 4);
+      }
+      for (int z : {0, -100, 127}) {
+        QPtr y = out8(Shape{n}, scale, z);
+        check_node(OpType::QuantizeLinear, none, {x.get()}, *y, "quantize n=" + std::to_string(n) + " z=" + std::to_string(z));
+        // And back.
+        auto f = std::make_unique<QTensor>();
+        f->dtype = DType::Float32;
+        f->shape = Shape{n};
+        f->bytes.assign(static_cast<size_t>(n) * 4, 0);
+        check_node(OpType::DequantizeLinear, none, {y.get()}, *f, "dequantize n=" + std::to_string(n));
+      }
+    }
+  }
+  for (OpType op : {OpType::Add, OpType::Sub, OpType::Mul}) {
+    const std::string name = op == OpType::Add ? "add" : op == OpType::Sub ? "sub" : "mul";
+    // Same shapes (large enough for threads), a scalar on either side, general broadcast.
+    const Shape shapes[][3] = {{Shape{2, 3, 4, 5}, Shape{2, 3, 4, 5}, Shape{2, 3, 4, 5}},
+                               {Shape{70000}, Shape{70000}, Shape{70000}},
+                               {Shape{3, 17}, Shape{1}, Shape{3, 17}},
+                               {Shape{1}, Shape{3, 17}, Shape{3, 17}},
+                               {Shape{2, 3, 4, 5}, Shape{3, 1, 5}, Shape{2, 3, 4, 5}}};
+    for (const auto& s : shapes) {
+      QPtr a = act(rng, s[0], 0.04f, static_cast<int>(rng() % 256) - 128);
+      QPtr b = act(rng, s[1], 0.004f, static_cast<int>(rng() % 256) - 128);  // very different scales
+      QPtr y = out8(s[2], 0.05f, static_cast<int>(rng() % 100) - 50);
+      check_node(op, none, {a.get(), b.get()}, *y, name + " " + s[0].str() + " " + s[1].str());
+    }
+  }
+  {
+    QPtr x = act(rng, Shape{5, 13}, 0.03f, 20);
+    QPtr y = out8(Shape{5, 13}, 0.02f, -128);
+    check_node(OpType::Relu, none, {x.get()}, *y, "relu");
+    fb::NodeOptionsUnion u;
+    auto* o = new fb::ClipOptionsT;
+    o->min = -0.5f;
+    o->max = 1.5f;
+    u.type = fb::NodeOptions::ClipOptions;
+    u.value = o;
+    QPtr y2 = out8(Shape{5, 13}, 0.01f, 3);
+    check_node(OpType::Clip, u, {x.get()}, *y2, "clip");
+  }
+}
+
+TEST_CASE("int8 AveragePool / GlobalAveragePool on the CPU backend are bit-exact with the reference") {
+  std::mt19937 rng(10);
+  struct Case {
+    Shape x, y;
+    int k, s, p;
+    bool include_pad, ceil;
+    const char* name;
+  } cases[] = {
+      {Shape{2, 3, 9, 8}, Shape{2, 3, 5, 4}, 3, 2, 1, false, false, "3x3 s2 p1"},
+      {Shape{2, 3, 9, 8}, Shape{2, 3, 5, 4}, 3, 2, 1, true, false, "3x3 s2 p1 include pad"},
+      {Shape{1, 48, 14, 14}, Shape{1, 48, 14, 14}, 3, 1, 1, false, false, "poolformer 3x3 s1 p1"},
+      {Shape{1, 5, 10, 11}, Shape{1, 5, 5, 5}, 3, 2, 0, false, true, "ceil mode"},
+      {Shape{1, 4, 12, 12}, Shape{1, 4, 4, 4}, 3, 3, 0, false, false, "non-overlapping"},
+  };
+  for (const Case& cs : cases) {
+    QPtr x = act(rng, cs.x, 0.03f, static_cast<int>(rng() % 256) - 128);
+    QPtr y = out8(cs.y, 0.02f, static_cast<int>(rng() % 100) - 50);
+    fb::NodeOptionsUnion u;
+    auto* o = new fb::PoolOptionsT;
+    o->kernel_shape = {cs.k, cs.k};
+    o->strides = {cs.s, cs.s};
+    o->dilations = {1, 1};
+    o->pads = {cs.p, cs.p, cs.p, cs.p};
+    o->count_include_pad = cs.include_pad;
+    o->ceil_mode = cs.ceil;
+    u.type = fb::NodeOptions::PoolOptions;
+    u.value = o;
+    check_node(OpType::AveragePool, u, {x.get()}, *y, cs.name);
+  }
+  fb::NodeOptionsUnion none;
+  for (const Shape& s : {Shape{2, 5, 6, 7}, Shape{1, 130, 16, 16}}) {
+    QPtr x = act(rng, s, 0.03f, static_cast<int>(rng() % 256) - 128);
+    QPtr y = out8(Shape{s[0], s[1], 1, 1}, 0.01f, 7);
+    check_node(OpType::GlobalAveragePool, none, {x.get()}, *y, "global average pool " + s.str());
+  }
+}
