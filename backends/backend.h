@@ -37,6 +37,7 @@ struct NodeQuery {
   const fb::NodeOptionsUnion* options = nullptr;
   std::span<const TensorInfo* const> inputs;
   std::span<const TensorInfo* const> outputs;
+  bool fp16_storage = false;  // asked for an fp16-storage partition (BackendOptions::fp16_storage)
 };
 
 // The spans are valid during `prepare` only, except `tensors` and what NodeViews point to, which
@@ -59,6 +60,10 @@ struct Subgraph {
 
 struct BackendOptions {
   int num_threads = 1;
+  // The partition's float32 tensors live in device memory as float16 (plan Partition.fp16_storage,
+  // `tern compile --fp16`); the host side stays float32. Only the Vulkan backend honours it, and
+  // fails at prepare when the device cannot (never silently runs float32).
+  bool fp16_storage = false;
 };
 
 // A prepared partition. Owned by the session; destroyed before the plan it was prepared from.

@@ -53,7 +53,7 @@ Result<std::vector<uint8_t>> emit_plan(const Compiled& c, const CompileOptions& 
   info.source_name = std::filesystem::path(options.model_path).filename().string();
   info.source_sha256 = c.sha256;
   info.input_shapes = options.input_shapes;
-  TERN_ASSIGN_OR_RETURN(info.partitions, partition_graph(g, options.target));
+  TERN_ASSIGN_OR_RETURN(info.partitions, partition_graph(g, options.target, nullptr, options.fp16));
   TERN_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, build_plan(g, mp, c.log, info));
   if (stats) {
     stats->nodes = g.nodes().size();

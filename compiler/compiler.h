@@ -17,6 +17,7 @@ struct CompileOptions {
   std::string target = "cpu";             // partitioning target
   bool fuse = true;                       // run the fusion passes (tern compile --no-fuse: false)
   bool layout = true;                     // CPU target: the channels-last layout pass (passes/layout.cpp)
+  bool fp16 = false;                      // Vulkan target: float16 storage on the device (tern compile --fp16)
 };
 
 struct Compiled {

@@ -118,6 +118,7 @@ Status Session::init(const SessionOptions& options) {
   };
 
   std::vector<std::string> used;
+  bool fp16 = false;
   parts_.resize(parts.size());
   for (size_t pi = 0; pi < parts.size(); ++pi) {
     const PartitionDesc& pd = parts[pi];
@@ -160,6 +161,8 @@ Status Session::init(const SessionOptions& options) {
     g.release_constant = release_constant;
     BackendOptions bo;
     bo.num_threads = options.num_threads;
+    bo.fp16_storage = pd.fp16_storage && b != host;  // a Vulkan partition run on the CPU stays float32
+    fp16 |= bo.fp16_storage;
     Result<std::unique_ptr<Executable>> exe = b->prepare(g, bo);
     if (!exe.is_ok()) return exe.status();
     part.exe = std::move(exe).value();
@@ -171,6 +174,7 @@ Status Session::init(const SessionOptions& options) {
   for (const auto& [addr, t] : released) p.release_constant_pages(t);
   for (size_t i = 0; i < used.size(); ++i) backend_summary_ += (i ? "+" : "") + used[i];
   if (used.empty()) backend_summary_ = host->name();
+  if (fp16) backend_summary_ += " (fp16 storage)";
   backend_summary_ += fallback_note;
   return Status::ok();
 }

@@ -175,6 +175,18 @@ Status Context::init() {
     timestamps = q[queue_family].timestampValidBits > 0 && props.limits.timestampPeriod > 0;
   }
 
+  // 16-bit storage (core in Vulkan 1.1) for fp16 plans: enabled when the device has it; an fp16
+  // partition on a device without it fails at prepare (vulkan_backend.cpp), never runs as fp32.
+  VkPhysicalDevice16BitStorageFeatures f16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
+  if (VK_API_VERSION_MINOR(props.apiVersion) >= 1 || VK_API_VERSION_MAJOR(props.apiVersion) > 1) {
+    VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    f2.pNext = &f16;
+    vkGetPhysicalDeviceFeatures2(physical, &f2);
+  }
+  storage16 = f16.storageBuffer16BitAccess == VK_TRUE;
+  VkPhysicalDevice16BitStorageFeatures f16_on{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
+  f16_on.storageBuffer16BitAccess = VK_TRUE;
+
   float priority = 1.0f;
   VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
   qci.queueFamilyIndex = queue_family;
@@ -183,6 +195,7 @@ Status Context::init() {
   VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
   dci.queueCreateInfoCount = 1;
   dci.pQueueCreateInfos = &qci;
+  if (storage16) dci.pNext = &f16_on;
   r = vkCreateDevice(physical, &dci, nullptr, &device);
   if (r != VK_SUCCESS) {
     device = VK_NULL_HANDLE;

@@ -41,7 +41,13 @@ class Params {
 class Recorder {
  public:
   virtual ~Recorder() = default;
+  // A tensor as stored on the device: in an fp16-storage partition its float32 tensors read as
+  // Float16 (the host data pointer is not for recording to read).
   virtual const TensorRef& tensor(int32_t id) const = 0;
+  // Float tensors stored as float16: the shaders run as their _fp16 variants, whose raw words
+  // (copy, fill, gather) are 16-bit.
+  virtual bool fp16_storage() const = 0;
+  size_t word_bytes() const { return fp16_storage() ? 2 : 4; }
   // A device-only tensor for intermediate results of a multi-dispatch op. It may move the tensor
   // table: pointers from tensor() / OpCall::in() taken before the call are invalid after it.
   virtual int32_t scratch(DType dtype, const Shape& shape) = 0;
@@ -96,6 +102,13 @@ struct OpCall {
   }
   Status error(const char* what) const;
 };
+
+// Loop back edges one shader invocation may take in one dispatch. llvmpipe (lavapipe) ends every
+// loop of an invocation once their back edges add up to 65535 (gallivm's
+// LP_MAX_TGSI_LOOP_ITERATIONS, one counter shared by all loops), silently, with wrong results and
+// no error: kernels whose loops could go past it split the work across dispatches (the scans walk
+// time in chunks) or decline the node. Half the limit, for the loops' own bookkeeping.
+constexpr int64_t kLoopBudget = 32768;
 
 // Query helpers for `supports`.
 inline const TensorInfo* qin(const NodeQuery& q, size_t i) { return i < q.inputs.size() ? q.inputs[i] : nullptr; }

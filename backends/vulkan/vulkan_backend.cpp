@@ -9,6 +9,13 @@
 // and copies the outputs back. When the arena is host-visible (lavapipe, unified-memory GPUs) the
 // copies are memcpys into the mapped arena; otherwise through a staging buffer, with the staging
 // copies recorded in the same command buffer. Nothing is created or allocated in execute.
+//
+// fp16 storage (BackendOptions::fp16_storage, from the plan's Partition.fp16_storage): every
+// float32 tensor of the partition, weights included, is float16 in device memory; the steps use
+// the _fp16 shader variants (float16 loads and stores, float32 arithmetic), constants are
+// converted once at prepare, and the boundary transfers convert float32 <-> float16 on the host
+// (the session's tensors stay float32). Ops see such tensors as Float16 (Recorder::tensor), so
+// byte sizes and word counts of copies and gathers follow.
 #include "vulkan/vulkan_backend.h"
 
 #include <algorithm>
@@ -20,6 +27,7 @@
 #include <vector>
 
 #include "ops/op_defs.h"
+#include "reference/ops/data_util.h"  // float_to_half / half_to_float
 #include "vulkan/vk_context.h"
 #include "vulkan/vk_ops.h"
 
@@ -58,22 +66,36 @@ struct Transfer {
   void* host;
   VkDeviceSize device_offset;  // in the arena
   VkDeviceSize staging_offset;
-  VkDeviceSize bytes;
+  VkDeviceSize bytes;            // on the device
+  bool half = false;             // host float32, device float16: converted element by element
 };
+
+// Host float32 -> device float16 and back (fp16 storage transfers), `n` elements.
+void to_half(const void* src, void* dst, size_t n) {
+  const float* f = static_cast<const float*>(src);
+  uint16_t* h = static_cast<uint16_t*>(dst);
+  for (size_t i = 0; i < n; ++i) h[i] = ref::float_to_half(f[i]);
+}
+void from_half(const void* src, void* dst, size_t n) {
+  const uint16_t* h = static_cast<const uint16_t*>(src);
+  float* f = static_cast<float*>(dst);
+  for (size_t i = 0; i < n; ++i) f[i] = ref::half_to_float(h[i]);
+}
 
 class VulkanExecutable final : public Executable, public vk::Recorder {
  public:
   explicit VulkanExecutable(std::shared_ptr<vk::Context> ctx) : ctx_(std::move(ctx)) {}
   ~VulkanExecutable() override;
 
-  Status init(const Subgraph& g);
+  Status init(const Subgraph& g, const BackendOptions& opts);
   Status execute() override;
 
   // Recorder
   const TensorRef& tensor(int32_t id) const override { return tensors_[static_cast<size_t>(id)]; }
+  bool fp16_storage() const override { return fp16_; }
   int32_t scratch(DType dtype, const Shape& shape) override {
     TensorRef t;
-    t.dtype = dtype;
+    t.dtype = fp16_ && dtype == DType::Float32 ? DType::Float16 : dtype;
     t.shape = shape;
     tensors_.push_back(t);
     return static_cast<int32_t>(tensors_.size() - 1);
@@ -83,6 +105,7 @@ class VulkanExecutable final : public Executable, public vk::Recorder {
     Step s;
     s.shader = shader;
     if (direct_kernels_ && s.shader == "matmul") s.shader = "matmul_direct";
+    if (fp16_) s.shader += "_fp16";
     s.bindings.assign(bindings.begin(), bindings.end());
     s.params_begin = params_words_.size();
     s.params_count = params.w.size();
@@ -116,6 +139,8 @@ class VulkanExecutable final : public Executable, public vk::Recorder {
   std::vector<Transfer> ins_, outs_;
   VkDeviceSize align_ = 256;
   bool direct_kernels_ = false;
+  bool fp16_ = false;
+  std::vector<uint8_t> half_;  // per plan tensor: float32 on the host, float16 on the device
   VkDeviceSize zero_offset_ = 0;  // a small zeroed region of the arena bound for absent tensors
 
   vk::Buffer arena_, consts_, params_, staging_;
@@ -158,14 +183,22 @@ Status VulkanExecutable::check_validation(const char* when) {
   return TERN_ERROR(kInternal, "Vulkan validation message during %s: %s", when, m.c_str());
 }
 
-Status VulkanExecutable::init(const Subgraph& g) {
+Status VulkanExecutable::init(const Subgraph& g, const BackendOptions& opts) {
   vk::take_validation_message();
+  fp16_ = opts.fp16_storage;
   // CPU devices (lavapipe) run the barrier-free variants of the tiled kernels: same parameters,
   // grid and results. TERN_VULKAN_KERNELS=tiled|direct overrides the choice.
   const char* kv = std::getenv("TERN_VULKAN_KERNELS");
   direct_kernels_ = kv ? std::strcmp(kv, "direct") == 0 : ctx_->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
   tensors_.assign(g.tensors.begin(), g.tensors.end());
   is_constant_.assign(g.is_constant.begin(), g.is_constant.end());
+  half_.assign(tensors_.size(), 0);
+  if (fp16_)
+    for (size_t t = 0; t < tensors_.size(); ++t)
+      if (tensors_[t].dtype == DType::Float32) {
+        tensors_[t].dtype = DType::Float16;
+        half_[t] = 1;
+      }
   for (const NodeView& v : g.nodes) {
     const vk::OpEntry* e = vk::op_entry(v.op);
     if (!e)
@@ -228,7 +261,7 @@ Status VulkanExecutable::layout(const Subgraph& g) {
   auto transfer = [&](int32_t t, std::vector<Transfer>* list) {
     const Slot& s = slots_[static_cast<size_t>(t)];
     if (s.where != Where::Arena || !s.bytes) return;
-    list->push_back({tensors_[static_cast<size_t>(t)].data, s.offset, staging, s.bytes});
+    list->push_back({tensors_[static_cast<size_t>(t)].data, s.offset, staging, s.bytes, half_[static_cast<size_t>(t)] != 0});
     staging = align_up(staging + s.bytes, 16);
   };
   for (int32_t t : g.inputs) transfer(t, &ins_);
@@ -249,10 +282,17 @@ Status VulkanExecutable::upload(const Subgraph& g) {
     VkDeviceSize bytes;
   };
   std::vector<Up> ups;
+  std::vector<std::vector<uint16_t>> halves;  // fp16 storage: the converted constants
   for (size_t t = 0; t < slots_.size(); ++t)
     if (slots_[t].where == Where::Constant && slots_[t].bytes) {
       if (!tensors_[t].data) return TERN_ERROR(kInternal, "constant tensor %zu has no data", t);
-      ups.push_back({&consts_, slots_[t].offset, tensors_[t].data, slots_[t].bytes});
+      const void* src = tensors_[t].data;
+      if (half_[t]) {
+        halves.emplace_back(static_cast<size_t>(tensors_[t].shape.numel()));
+        to_half(src, halves.back().data(), halves.back().size());
+        src = halves.back().data();
+      }
+      ups.push_back({&consts_, slots_[t].offset, src, slots_[t].bytes});
     }
   for (size_t i = 0; i < steps_.size(); ++i)
     if (steps_[i].params_count)
@@ -484,8 +524,11 @@ Status VulkanExecutable::record() {
 
 Status VulkanExecutable::execute() {
   uint8_t* host_side = static_cast<uint8_t*>(arena_.mapped ? arena_.mapped : staging_.mapped);
-  for (const Transfer& t : ins_)
-    std::memcpy(host_side + (arena_.mapped ? t.device_offset : t.staging_offset), t.host, t.bytes);
+  for (const Transfer& t : ins_) {
+    uint8_t* dst = host_side + (arena_.mapped ? t.device_offset : t.staging_offset);
+    if (t.half) to_half(t.host, dst, t.bytes / 2);
+    else std::memcpy(dst, t.host, t.bytes);
+  }
   VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   si.commandBufferCount = 1;
   si.pCommandBuffers = &cmd_;
@@ -496,8 +539,11 @@ Status VulkanExecutable::execute() {
   vk::counters().submits++;
   TERN_VK_CHECK(vkWaitForFences(ctx_->device, 1, &fence_, VK_TRUE, UINT64_MAX));
   TERN_VK_CHECK(vkResetFences(ctx_->device, 1, &fence_));
-  for (const Transfer& t : outs_)
-    std::memcpy(t.host, host_side + (arena_.mapped ? t.device_offset : t.staging_offset), t.bytes);
+  for (const Transfer& t : outs_) {
+    const uint8_t* src = host_side + (arena_.mapped ? t.device_offset : t.staging_offset);
+    if (t.half) from_half(src, t.host, t.bytes / 2);
+    else std::memcpy(t.host, src, t.bytes);
+  }
   if (queries_) {
     uint64_t ts[2] = {0, 0};
     if (vkGetQueryPoolResults(ctx_->device, queries_, 0, 2, sizeof(ts), ts, sizeof(uint64_t), VK_QUERY_RESULT_64_BIT) == VK_SUCCESS &&
@@ -537,13 +583,19 @@ class VulkanBackend final : public Backend {
     if (!ok && why) *why = reason;
     return ok;
   }
-  Result<std::unique_ptr<Executable>> prepare(const Subgraph& g, const BackendOptions&) override {
+  Result<std::unique_ptr<Executable>> prepare(const Subgraph& g, const BackendOptions& opts) override {
     if (!is_available()) {
       Result<std::shared_ptr<vk::Context>> c = vk::Context::get();
       return c.is_ok() ? TERN_ERROR(kInternal, "Vulkan context") : c.status();
     }
+    // TERN_VULKAN_NO_FP16=1 treats the device as lacking 16-bit storage (tests of this error).
+    if (opts.fp16_storage && (!ctx_->storage16 || std::getenv("TERN_VULKAN_NO_FP16")))
+      return TERN_ERROR(kUnsupported,
+                        "the plan stores this Vulkan partition in float16 (compiled with --fp16) but %s lacks 16-bit storage "
+                        "(storageBuffer16BitAccess); recompile without --fp16",
+                        ctx_->props.deviceName);
     auto e = std::make_unique<VulkanExecutable>(ctx_);
-    TERN_RETURN_IF_ERROR(e->init(g));
+    TERN_RETURN_IF_ERROR(e->init(g, opts));
     return std::unique_ptr<Executable>(std::move(e));
   }
 

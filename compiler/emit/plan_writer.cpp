@@ -104,7 +104,7 @@ Result<std::vector<uint8_t>> build_plan(const ir::Graph& g, const MemoryPlan& mp
   if (specs.empty())
     specs.push_back({"cpu", 0, static_cast<uint32_t>(g.nodes().size()), "target cpu: every node runs on the CPU backend"});
   for (const PartitionSpec& p : specs)
-    parts.push_back(fb::CreatePartitionDirect(fbb, p.backend.c_str(), p.first_node, p.num_nodes, p.reason.c_str()));
+    parts.push_back(fb::CreatePartitionDirect(fbb, p.backend.c_str(), p.first_node, p.num_nodes, p.reason.c_str(), p.fp16_storage));
   std::vector<flatbuffers::Offset<fb::PassReport>> reports;
   for (const PassReport& r : log.reports)
     reports.push_back(fb::CreatePassReportDirect(fbb, r.name.c_str(), r.pattern.c_str(), r.count, r.nodes_before, r.nodes_after));

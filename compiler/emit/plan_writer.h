@@ -16,6 +16,7 @@ struct PartitionSpec {
   std::string backend;
   uint32_t first_node = 0, num_nodes = 0;
   std::string reason;
+  bool fp16_storage = false;  // Vulkan: float32 tensors stored as float16 on the device (--fp16)
 };
 
 struct EmitInfo {

@@ -47,6 +47,7 @@ struct PartitionDesc {
   uint32_t first_node = 0;
   uint32_t num_nodes = 0;
   std::string reason;
+  bool fp16_storage = false;  // Partition.fp16_storage: float32 tensors stored as float16 on the device
 };
 
 struct StateDesc {

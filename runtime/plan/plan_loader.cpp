@@ -318,7 +318,10 @@ Status Plan::parse(uint32_t flags) {
       if (p->first_node() != next || !fits(p->first_node(), p->num_nodes(), nn) || !p->backend())
         return bad("partitions do not cover the %zu nodes in order", nn);
       next += p->num_nodes();
-      partitions_.push_back({p->backend()->str(), p->first_node(), p->num_nodes(), p->reason() ? p->reason()->str() : ""});
+      if (p->fp16_storage() && p->backend()->str() != "vulkan")
+        return bad("partition at node %u is marked fp16_storage on backend '%s' (Vulkan only)", p->first_node(), p->backend()->c_str());
+      partitions_.push_back(
+          {p->backend()->str(), p->first_node(), p->num_nodes(), p->reason() ? p->reason()->str() : "", p->fp16_storage()});
     }
     if (next != nn) return bad("partitions cover %llu of %zu nodes", static_cast<unsigned long long>(next), nn);
   } else {

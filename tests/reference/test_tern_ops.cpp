@@ -392,6 +392,22 @@ TEST_CASE("SelectiveScan: two chunks carrying hT -> h0 equal the whole scan, and
   }
 }
 
+// Longer than one Vulkan dispatch walks (selective_scan.comp splits time into chunks within
+// lavapipe's loop limit: 2001 steps at n = 16 take two, at n = 64 five): through run_reference, so
+// each backend under test is compared with the reference too.
+TEST_CASE("SelectiveScan: long scans on every backend") {
+  std::mt19937 rng(33);
+  for (int64_t n : {16, 64}) {
+    ScanData s = random_scan(rng, 1, 2001, 2, n);
+    CAPTURE(s.str());
+    auto outs = run_reference(s.node(2));
+    REQUIRE(outs.size() == 2);
+    auto [y, hT] = naive_scan(s);
+    check_close(outs[0], y, 1e-4, 1e-5, "y, " + s.str());
+    check_close(outs[1], hT, 1e-4, 1e-5, "hT, " + s.str());
+  }
+}
+
 // ------------------------------------------------------------------ LMU properties
 
 TEST_CASE("LMU: A = I and B = 1 give running sums of u on top of m0") {
@@ -452,6 +468,32 @@ TEST_CASE("LMU: two chunks carrying mT -> m0 equal the whole scan, and unused ou
     check_equal(m_only[0], whole[0], "m with mT absent");
     auto t_only = run_masked({OpType::LMU, {}, {&u, &A, &B, m0p}, 2}, {false, true});
     check_equal(t_only[1], whole[1], "mT with m absent");
+  }
+}
+
+// Orders past a GPU workgroup's size, scans longer than one Vulkan dispatch walks (lmu.comp splits
+// time into chunks to stay within lavapipe's loop limit: 400 steps at order 300 take two) and an
+// order past what lmu.comp keeps in shared memory (1100: its state in device memory). Through
+// run_reference, so each backend under test is compared with the reference too.
+TEST_CASE("LMU: large orders 129, 256, 300 and 1100, long scans, on every backend") {
+  std::mt19937 rng(43);
+  struct Case {
+    int64_t n, b, L, ch;
+  };
+  const Case cases[] = {{129, 2, 9, 3}, {256, 2, 128, 1}, {300, 1, 400, 2}, {1100, 1, 50, 1}};
+  for (size_t k = 0; k < std::size(cases); ++k) {
+    const auto [n, b, L, ch] = cases[k];
+    HostTensor u = random_f32(rng, {b, L, ch});
+    const float amp = 0.9f / std::sqrt(static_cast<float>(n));  // a stable memory (spectral radius < 1)
+    HostTensor A = random_f32(rng, {n, n}, -amp, amp), B = random_f32(rng, {n}), m0 = random_f32(rng, {b, ch, n});
+    NodeSpec node{OpType::LMU, {}, {&u, &A, &B, k % 2 == 0 ? &m0 : nullptr}, 2};
+    node.constant_inputs = {false, true, true, false};
+    CAPTURE(n);
+    std::vector<HostTensor> outs = run_reference(node);
+    REQUIRE(outs.size() == 2);
+    // mT is the last step of m.
+    for (int64_t bi = 0; bi < b; ++bi)
+      for (int64_t i = 0; i < ch * n; ++i) REQUIRE(outs[1].f(bi * ch * n + i) == outs[0].f(((bi * L) + L - 1) * ch * n + i));
   }
 }
 

@@ -12,6 +12,7 @@
 #include "cpu/simd/isa.h"
 
 #include "reference/kernel.h"
+#include "reference/ops/data_util.h"  // float_to_half / half_to_float
 
 namespace tern::test {
 
@@ -89,10 +90,21 @@ BackendTally& backend_tally() {
   return t;
 }
 
+bool vulkan_fp16_under_test() {
+  static const bool on = [] {
+    const char* v = std::getenv("TERN_VK_FP16");
+    return v && *v && std::strcmp(v, "0") != 0;
+  }();
+  return on;
+}
+
+namespace {
+bool fp16_storage_for(const Backend& backend) { return vulkan_fp16_under_test() && std::strcmp(backend.name(), "vulkan") == 0; }
+}  // namespace
+
 Tolerance backend_tolerance(const Backend& backend, OpType op, DType dtype) {
-  (void)backend;
   Tolerance t;
-  if (dtype == DType::Float16) t.rtol = t.atol_rel_max = 1e-2;
+  if (dtype == DType::Float16 || fp16_storage_for(backend)) t.rtol = t.atol_rel_max = 1e-2;
   // Ops whose outputs amplify rounding of their inputs' float sums (x/sqrt(var) with a tiny
   // variance, exp of large logits) get one more decade.
   switch (op) {
@@ -146,6 +158,7 @@ Status try_run_on_backend(const NodeSpec& node, Backend& backend, std::vector<Ho
   q.options = &node.options;
   q.inputs = inf.input_ptrs;
   q.outputs = out_ptrs;
+  q.fp16_storage = fp16_storage_for(backend);
   std::string why;
   if (!backend.supports(q, &why)) return make_status(StatusCode::kUnsupported, "%s declines the node: %s", backend.name(), why.c_str());
 
@@ -192,6 +205,7 @@ Status try_run_on_backend(const NodeSpec& node, Backend& backend, std::vector<Ho
   g.inputs = sub_inputs;
   g.outputs = sub_outputs;
   BackendOptions opts;
+  opts.fp16_storage = fp16_storage_for(backend);
   TERN_ASSIGN_OR_RETURN(std::unique_ptr<Executable> exe, backend.prepare(g, opts));
   // Twice: a second run must give the same result (no state left behind by the first).
   TERN_RETURN_IF_ERROR(exe->execute());
@@ -211,27 +225,55 @@ std::vector<HostTensor> run_reference(const NodeSpec& node) {
     return {};
   }
   if (Backend* b = backend_under_test()) {
+    // fp16 storage: both sides see the inputs rounded to float16 (`ref_out` is the reference on them).
+    std::vector<HostTensor> rounded, ref_out;
+    NodeSpec rounded_node = node;
+    const std::vector<HostTensor>* want = &out;
+    if (fp16_storage_for(*b)) {
+      rounded.reserve(node.inputs.size());
+      for (size_t i = 0; i < node.inputs.size(); ++i) {
+        if (!node.inputs[i]) continue;
+        rounded.push_back(*node.inputs[i]);
+        if (rounded.back().dtype == DType::Float32)
+          for (int64_t k = 0; k < rounded.back().numel(); ++k)
+            rounded.back().data<float>()[k] = ref::half_to_float(ref::float_to_half(rounded.back().f(k)));
+        rounded_node.inputs[i] = &rounded.back();
+      }
+      Status rs = try_run_reference(rounded_node, &ref_out);
+      if (!rs.is_ok()) {
+        FAIL_CHECK("reference on float16-rounded inputs: " << rs.message());
+        return out;
+      }
+      // What fp16 storage of the outputs gives: the reference's values rounded to float16 (past
+      // 65504 that is inf, below 2^-25 zero), so the kernels are held to that, not to float32's range.
+      for (HostTensor& o : ref_out)
+        if (o.dtype == DType::Float32)
+          for (int64_t k = 0; k < o.numel(); ++k) o.data<float>()[k] = ref::half_to_float(ref::float_to_half(o.f(k)));
+      want = &ref_out;
+    }
     std::vector<HostTensor> got;
-    Status bs = try_run_on_backend(node, *b, &got);
+    Status bs = try_run_on_backend(rounded_node, *b, &got);
     if (bs.code() == StatusCode::kUnsupported) {
       ++backend_tally().declined;
     } else if (!bs.is_ok()) {
       FAIL_CHECK(b->name() << " failed on " << ops::op_name(node.op) << ": " << bs.message());
     } else {
       ++backend_tally().ran;
-      REQUIRE(got.size() == out.size());
-      for (size_t k = 0; k < out.size(); ++k) {
-        std::string what = std::string(b->name()) + " vs reference, " + ops::op_name(node.op) + " output " + std::to_string(k);
+      REQUIRE(got.size() == want->size());
+      for (size_t k = 0; k < want->size(); ++k) {
+        const HostTensor& w = (*want)[k];
+        std::string what = std::string(b->name()) + (want == &out ? "" : " (fp16 storage)") + " vs reference, " +
+                           ops::op_name(node.op) + " output " + std::to_string(k);
         for (const HostTensor* in : node.inputs)
           what += in ? " " + in->shape.str() : " -";
-        if (out[k].dtype == DType::Float32 || out[k].dtype == DType::Float16) {
-          Tolerance t = backend_tolerance(*b, node.op, out[k].dtype);
+        if (w.dtype == DType::Float32 || w.dtype == DType::Float16) {
+          Tolerance t = backend_tolerance(*b, node.op, w.dtype);
           double mx = 0;
-          for (int64_t i = 0; i < out[k].numel(); ++i)
-            if (out[k].dtype == DType::Float32 && std::isfinite(out[k].f(i))) mx = std::max(mx, std::fabs(static_cast<double>(out[k].f(i))));
-          check_close(got[k], out[k], t.rtol, t.atol_rel_max * mx, what);
+          for (int64_t i = 0; i < w.numel(); ++i)
+            if (w.dtype == DType::Float32 && std::isfinite(w.f(i))) mx = std::max(mx, std::fabs(static_cast<double>(w.f(i))));
+          check_close(got[k], w, t.rtol, t.atol_rel_max * mx, what);
         } else {
-          check_equal(got[k], out[k], what);
+          check_equal(got[k], w, what);
         }
       }
     }

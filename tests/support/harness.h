@@ -103,8 +103,14 @@ Backend* backend_under_test();
 // `NodeSpec::constant_inputs` are handed over as constants, as weights are in a plan). Returns
 // kUnsupported with the backend's reason if its `supports` declines the node.
 Status try_run_on_backend(const NodeSpec& node, Backend& backend, std::vector<HostTensor>* outputs);
+// Whether the Vulkan backend under test runs with fp16 storage (TERN_VK_FP16=1, set by
+// `--tern-vk-fp16`; CTest's `vulkan-fp16/` registration): try_run_on_backend then prepares the
+// node as an fp16-storage partition, and run_reference compares it with the reference run on
+// the same inputs rounded to float16 (the kernels' storage error is what is measured, not the
+// rounding of the test's inputs), within the fp16 tolerance.
+bool vulkan_fp16_under_test();
 // Tolerance of a backend against the reference for one op: fp32 rtol 1e-4 (relative to the
-// largest reference magnitude), fp16 1e-2; exact for integer outputs.
+// largest reference magnitude), fp16 (outputs, or fp16 storage) 1e-2; exact for integer outputs.
 struct Tolerance {
   double rtol = 1e-4;
   double atol_rel_max = 1e-4;  // atol = this * max |reference|

@@ -18,6 +18,7 @@ struct CompileArgs {
   std::string target = "cpu";
   bool quiet = false;
   bool no_fuse = false;
+  bool fp16 = false;       // --fp16: Vulkan partitions store float tensors as float16
   bool int8 = false;       // --int8: post-training quantization (cmd_quantize.cpp)
   Int8Request int8_req;
 };
@@ -36,12 +37,14 @@ void run_compile(const CompileArgs& a) {
     return run_int8("compile", a.model, a.output, a.input_shapes, a.int8_req, a.quiet);
   }
   if (!a.int8_req.calib.empty()) return report_error("compile", "--calib is only used with --int8");
+  if (a.fp16 && a.target != "vulkan") return report_error("compile", "--fp16 is a Vulkan option: add --target vulkan");
   auto t0 = std::chrono::steady_clock::now();
   compiler::CompileOptions o;
   o.model_path = a.model;
   o.input_shapes = a.input_shapes;
   o.target = a.target;
   o.fuse = !a.no_fuse;
+  o.fp16 = a.fp16;
   auto c = compiler::compile_graph(o);
   if (!c.is_ok()) return report_error("compile", c.status().message());
   compiler::PlanStats stats;
@@ -77,6 +80,10 @@ void add_compile(CLI::App& app) {
   sub->add_flag("--no-fuse", args->no_fuse,
                  "Skip the fusion passes (LayerNorm, GELU/SiLU/HardSwish, attention, BatchNorm/bias/activation folding,\n"
                  "shuffle simplification): a plan of the graph as exported, for comparison");
+  sub->add_flag("--fp16", args->fp16,
+                 "With --target vulkan: store activations and weights as float16 on the device (16-bit storage;\n"
+                 "shaders compute in float32, inputs and outputs stay float32). Needs a device with\n"
+                 "storageBuffer16BitAccess: sessions fail on one without");
   sub->add_flag("--int8", args->int8, "Quantize to int8 with --calib DATA (the same as `tern quantize`)");
   sub->add_option("--calib", args->int8_req.calib, "Calibration data for --int8: FILE.npy, FILE.npz or FOLDER");
   add_int8_options(sub, args->int8_req);

@@ -92,7 +92,8 @@ void run_inspect(const InspectArgs& a) {
   j["weight_bytes"] = p.total_constant_bytes();
   json parts = json::array();
   for (const auto& pd : p.partitions())
-    parts.push_back({{"backend", pd.backend}, {"first_node", pd.first_node}, {"num_nodes", pd.num_nodes}, {"reason", pd.reason}});
+    parts.push_back({{"backend", pd.backend}, {"first_node", pd.first_node}, {"num_nodes", pd.num_nodes}, {"reason", pd.reason},
+                     {"fp16_storage", pd.fp16_storage}});
   j["partitions"] = parts;
   json states = json::array();
   for (const auto& s : p.states()) states.push_back({{"input", p.tensors()[s.input].name}, {"output", p.tensors()[s.output].name}});
@@ -139,8 +140,8 @@ void run_inspect(const InspectArgs& a) {
               static_cast<unsigned long long>(p.total_constant_bytes()),
               static_cast<unsigned long long>(p.arena_sizes().empty() ? 0 : p.arena_sizes()[0]), p.tensors().size(), p.nodes().size());
   for (const auto& pd : p.partitions())
-    std::printf("  partition %-7s nodes %u..%u: %s\n", pd.backend.c_str(), pd.first_node, pd.first_node + pd.num_nodes - 1,
-                pd.reason.c_str());
+    std::printf("  partition %-7s nodes %u..%u%s: %s\n", pd.backend.c_str(), pd.first_node, pd.first_node + pd.num_nodes - 1,
+                pd.fp16_storage ? " (fp16 storage)" : "", pd.reason.c_str());
   for (const auto& s : p.states())
     std::printf("  state %s <- %s (carried between streaming runs)\n", p.tensors()[s.input].name.c_str(),
                 p.tensors()[s.output].name.c_str());

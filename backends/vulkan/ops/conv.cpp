@@ -15,6 +15,14 @@ bool conv_supports(const NodeQuery& q, std::string* why) {
   if (!x || !o) return decline(why, "missing input or options");
   if (x->shape.rank < 3 || x->shape.rank > 5) return decline(why, "Conv of rank other than 3-5");
   if (o->channels_last) return decline(why, "channels-last layout (compile with --target vulkan for channels-first)");
+  // conv.comp loops over input channels of a group and kernel taps in one invocation: the loops'
+  // back edges must stay within kLoopBudget (vk_ops.h).
+  if (const TensorInfo* w = qin(q, 1); w && w->shape.rank == x->shape.rank) {
+    int64_t edges = 1;
+    for (int i = w->shape.rank - 1; i >= 2; --i) edges = w->shape[i] * edges + 1;
+    if (w->shape[1] * edges > kLoopBudget)
+      return decline(why, "input channels x kernel taps above what one invocation may loop over (vk_ops.h kLoopBudget)");
+  }
   return true;
 }
 

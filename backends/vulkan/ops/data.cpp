@@ -1,17 +1,19 @@
 // Data movement on Vulkan. The reshape family (Reshape, Flatten, Squeeze, Unsqueeze, Identity) is
 // a buffer copy of any dtype; Transpose, Slice, Concat, Split, Expand and constant-mode Pad are
 // strided copies of 32-bit words (shaders/copy.comp, 8-byte elements as two words), Pad's border
-// is a fill (shaders/fill.comp) of float32 values.
+// is a fill (shaders/fill.comp) of float32 values. In fp16-storage partitions the copies move
+// 16-bit words (Recorder::word_bytes) and float tensors are 2-byte elements.
 #include <cstring>
 
 #include "ops/op_defs.h"
+#include "reference/ops/data_util.h"  // float_to_half
 #include "vulkan/vk_ops.h"
 
 namespace tern::vk {
 
 namespace {
 
-// A strided copy of a box, in elements of the tensors' dtype (4 or 8 bytes).
+// A strided copy of a box, in elements of the tensors' dtype as stored on the device.
 struct Box {
   int rank = 0;
   int64_t dims[kMaxRank] = {};
@@ -23,12 +25,13 @@ void record_box(Recorder& rec, int32_t in, int32_t out, Box b, size_t elem) {
   int64_t total = 1;
   for (int i = 0; i < b.rank; ++i) total *= b.dims[i];
   if (total == 0) return;
-  if (elem == 8) {  // two words per element: scale everything, add an inner dim of 2
-    for (int i = 0; i < b.rank; ++i) b.in_strides[i] *= 2, b.out_strides[i] *= 2;
-    b.in_offset *= 2, b.out_offset *= 2;
-    b.dims[b.rank] = 2, b.in_strides[b.rank] = 1, b.out_strides[b.rank] = 1;
+  const int64_t words = static_cast<int64_t>(elem / rec.word_bytes());
+  if (words > 1) {  // several words per element: scale everything, add an inner dim of `words`
+    for (int i = 0; i < b.rank; ++i) b.in_strides[i] *= words, b.out_strides[i] *= words;
+    b.in_offset *= words, b.out_offset *= words;
+    b.dims[b.rank] = words, b.in_strides[b.rank] = 1, b.out_strides[b.rank] = 1;
     ++b.rank;
-    total *= 2;
+    total *= words;
   }
   Params p;
   p.u(total).u(b.rank);
@@ -54,7 +57,9 @@ bool data_supports(const NodeQuery& q, std::string* why) {
   if (e != 4 && e != 8) return decline(why, std::string("elements of ") + dtype_name(x->dtype) + "; 4- or 8-byte types only");
   for (const TensorInfo* t : q.inputs)
     if (t && q.op == OpType::Concat && t->dtype != x->dtype) return decline(why, "mixed dtypes");
-  int max_rank = e == 8 ? 7 : 8;
+  // Elements wider than a copy word take an extra innermost dim (fp16 storage: 16-bit words, so
+  // 4-byte types other than float32, stored as float16, take one too).
+  int max_rank = e == 8 || (q.fp16_storage && x->dtype != DType::Float32) ? 7 : 8;
   for (const TensorInfo* t : q.outputs)
     if (t && t->shape.rank > max_rank) return decline(why, "rank too high for the copy kernel");
   if (x->shape.rank > max_rank) return decline(why, "rank too high for the copy kernel");
@@ -162,6 +167,7 @@ Status data_record(const OpCall& c) {
       const auto& o = *c.opts<fb::PadOptionsT>();
       uint32_t bits;
       std::memcpy(&bits, &o.value, 4);
+      if (c.rec->fp16_storage()) bits = ref::float_to_half(o.value);
       Params f;
       f.u(y->numel()).u(bits);
       c.rec->dispatch_threads("fill", {c.out_id(0)}, f, static_cast<uint64_t>(y->numel()));

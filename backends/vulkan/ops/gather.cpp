@@ -1,4 +1,5 @@
-// Gather along one axis on Vulkan: 4- or 8-byte data, int32 or int64 indices (shaders/gather.comp).
+// Gather along one axis on Vulkan: 4- or 8-byte data (2-byte float16 in fp16-storage partitions),
+// int32 or int64 indices (shaders/gather.comp).
 // The GPU cannot fail a dispatch, so an out-of-range runtime index yields zeros where the
 // reference reports an error; constant indices are checked here at prepare.
 #include "ops/op_defs.h"
@@ -25,7 +26,7 @@ Status gather_record(const OpCall& c) {
   if (axis < 0) axis += x.shape.rank;
   int64_t inner = 1, dim = x.shape[axis];
   for (int i = axis + 1; i < x.shape.rank; ++i) inner *= x.shape[i];
-  const int64_t words = dtype_size(x.dtype) / 4;
+  const int64_t words = static_cast<int64_t>(dtype_size(x.dtype) / c.rec->word_bytes());  // as stored on the device
   Params p;
   p.u(y->numel() * words).u(idx.numel()).u(inner * words).u(dim).u(idx.dtype == DType::Int64 ? 1 : 0);
   c.rec->dispatch_threads("gather", {c.in_id(0), c.in_id(1), c.out_id(0)}, p, static_cast<uint64_t>(y->numel() * words));

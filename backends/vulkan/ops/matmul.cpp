@@ -29,6 +29,11 @@ bool matmul_supports(const NodeQuery& q, std::string* why) {
   const TensorInfo* b = qin(q, 1);
   const TensorInfo* y = qout(q, 0);
   if (!a || !b || !y) return decline(why, "missing operand");
+  // One invocation walks all of K (tiles of 16 plus the loop over each tile): within kLoopBudget.
+  const auto* go = q.op == OpType::Gemm ? qopts<fb::GemmOptionsT>(q) : nullptr;
+  const int64_t k = a->shape.rank == 0 ? 1 : go && go->trans_a ? a->shape[0] : a->shape[a->shape.rank - 1];
+  if (k * 17 / 16 + 16 > kLoopBudget)
+    return decline(why, "inner dimension " + std::to_string(k) + " above what one invocation may loop over (vk_ops.h kLoopBudget)");
   if (q.op == OpType::MatMul) {
     int batch_rank = std::max(a->shape.rank, b->shape.rank) - 2;
     if (batch_rank > 6) return decline(why, "more than 6 batch dims");

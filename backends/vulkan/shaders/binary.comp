@@ -5,9 +5,9 @@
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 256) in;
 #include "common.glsl"
-layout(std430, binding = 1) readonly buffer A { float a[]; };
-layout(std430, binding = 2) readonly buffer B { float b[]; };
-layout(std430, binding = 3) writeonly buffer Y { float y[]; };
+layout(std430, binding = 1) readonly buffer A { STORE_T a[]; };
+layout(std430, binding = 2) readonly buffer B { STORE_T b[]; };
+layout(std430, binding = 3) writeonly buffer Y { STORE_T y[]; };
 
 float tern_pow(float x, float e) {
   if (e == 0.0) return 1.0;
@@ -34,7 +34,7 @@ void main() {
     ia += c * p[11 + d];
     ib += c * p[19 + d];
   }
-  float u = a[ia], v = b[ib], r;
+  float u = LD(a[ia]), v = LD(b[ib]), r;
   switch (pi(1)) {
     case 0: r = u + v; break;
     case 1: r = u - v; break;
@@ -45,5 +45,5 @@ void main() {
     case 6: r = u > v ? u : v; break;
     default: r = u < 0.0 ? v * u : u; break;
   }
-  y[i] = r;
+  y[i] = STORE(r);
 }

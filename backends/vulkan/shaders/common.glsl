@@ -1,5 +1,21 @@
 // Shared by every Tern compute shader: the parameter block (binding 0), grid folding and the
 // fused activations (schema `Activation`, same formulas as backends/reference/ops/activation.h).
+//
+// Storage variants from one source: vulkan.cmake compiles every shader twice, as <name> (float32
+// tensors) and <name>_fp16 (-DTERN_FP16: float tensors stored as float16 through
+// VK_KHR_16bit_storage, arithmetic still in float32). A shader declares its float tensors as
+// STORE_T, reads them with LD(x) and writes STORE(v); tensors moved as raw words use WORD_T
+// (32-bit words, or 16-bit halves in the fp16 variant, ops/data.cpp sizes copies by it).
+#ifdef TERN_FP16
+#extension GL_EXT_shader_16bit_storage : require
+#define STORE_T float16_t
+#define WORD_T uint16_t
+#else
+#define STORE_T float
+#define WORD_T uint
+#endif
+#define LD(x) float(x)
+#define STORE(v) STORE_T(v)
 layout(std430, binding = 0) readonly buffer Params { uint p[]; };
 
 int pi(uint i) { return int(p[i]); }

@@ -8,10 +8,10 @@
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 256) in;
 #include "common.glsl"
-layout(std430, binding = 1) readonly buffer X { float x[]; };
-layout(std430, binding = 2) readonly buffer W { float w[]; };
-layout(std430, binding = 3) readonly buffer Bias { float bias[]; };
-layout(std430, binding = 4) writeonly buffer Y { float y[]; };
+layout(std430, binding = 1) readonly buffer X { STORE_T x[]; };
+layout(std430, binding = 2) readonly buffer W { STORE_T w[]; };
+layout(std430, binding = 3) readonly buffer Bias { STORE_T bias[]; };
+layout(std430, binding = 4) writeonly buffer Y { STORE_T y[]; };
 
 void main() {
   uint i = tern_gid();
@@ -26,7 +26,7 @@ void main() {
   uint od = t % OD; t /= OD;
   uint m = t % M, n = t / M;
   uint cg = C / G, mg = M / G, g = m / mg;
-  float acc = p[22] != 0 ? bias[m] : 0.0;
+  float acc = p[22] != 0 ? LD(bias[m]) : 0.0;
   int d0 = int(od) * sd - pd, h0 = int(oh) * sh - ph, w0 = int(ow) * sw - pw;
   uint in_plane = ID * IH * IW;
   for (uint ic = 0; ic < cg; ++ic) {
@@ -43,10 +43,10 @@ void main() {
         for (uint kw = 0; kw < KW; ++kw) {
           int iw = w0 + int(kw) * dw;
           if (iw < 0 || iw >= int(IW)) continue;
-          acc += x[xr + uint(iw)] * w[wr + kw];
+          acc += LD(x[xr + uint(iw)]) * LD(w[wr + kw]);
         }
       }
     }
   }
-  y[i] = tern_activate(pi(23), acc, pf(24), pf(25));
+  y[i] = STORE(tern_activate(pi(23), acc, pf(24), pf(25)));
 }

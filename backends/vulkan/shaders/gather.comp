@@ -1,14 +1,14 @@
-// Gather along one axis: out[o, j, i] = data[o, idx[j], i] for 32-bit data words (8-byte data as
-// two words: inner doubled). Indices are int32 or int64 (low word used, negative ones count from
-// the end); an index out of range writes zeros (the compiler checks constant indices).
+// Gather along one axis: out[o, j, i] = data[o, idx[j], i] for data words (WORD_T; data wider
+// than a word as several words: inner multiplied). Indices are int32 or int64 (low word used,
+// negative ones count from the end); an index out of range writes zeros (the compiler checks constant indices).
 // p: [0] total [1] n indices [2] inner (words) [3] axis dim [4] index is int64
 #version 450
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 256) in;
 #include "common.glsl"
-layout(std430, binding = 1) readonly buffer X { uint x[]; };
+layout(std430, binding = 1) readonly buffer X { WORD_T x[]; };
 layout(std430, binding = 2) readonly buffer I { int idx[]; };
-layout(std430, binding = 3) writeonly buffer Y { uint y[]; };
+layout(std430, binding = 3) writeonly buffer Y { WORD_T y[]; };
 
 void main() {
   uint i = tern_gid();
@@ -23,7 +23,7 @@ void main() {
   }
   if (k < 0) k += int(dim);
   if (k < 0 || k >= int(dim)) {
-    y[i] = 0u;
+    y[i] = WORD_T(0u);
     return;
   }
   y[i] = x[(o * dim + uint(k)) * inner + in_pos];

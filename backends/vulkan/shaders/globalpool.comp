@@ -4,8 +4,8 @@
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 256) in;
 #include "common.glsl"
-layout(std430, binding = 1) readonly buffer X { float x[]; };
-layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+layout(std430, binding = 1) readonly buffer X { STORE_T x[]; };
+layout(std430, binding = 2) writeonly buffer Y { STORE_T y[]; };
 
 shared float red[256];
 
@@ -17,7 +17,7 @@ void main() {
   float acc = is_max ? uintBitsToFloat(0xff800000u) : 0.0;
   bool nan_seen = false;
   for (uint j = lid; j < L; j += 256) {
-    float v = x[base + j];
+    float v = LD(x[base + j]);
     nan_seen = nan_seen || isnan(v);
     acc = is_max ? max(acc, v) : acc + v;
   }
@@ -30,5 +30,5 @@ void main() {
     }
     barrier();
   }
-  if (lid == 0) y[r] = is_max ? red[0] : red[0] / float(L);
+  if (lid == 0) y[r] = STORE(is_max ? red[0] : red[0] / float(L));
 }

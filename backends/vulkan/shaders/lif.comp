@@ -6,10 +6,10 @@
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 64) in;
 #include "common.glsl"
-layout(std430, binding = 1) readonly buffer X { float x[]; };
-layout(std430, binding = 2) readonly buffer V0 { float v0[]; };
-layout(std430, binding = 3) writeonly buffer S { float s[]; };
-layout(std430, binding = 4) writeonly buffer VT { float vt[]; };
+layout(std430, binding = 1) readonly buffer X { STORE_T x[]; };
+layout(std430, binding = 2) readonly buffer V0 { STORE_T v0[]; };
+layout(std430, binding = 3) writeonly buffer S { STORE_T s[]; };
+layout(std430, binding = 4) writeonly buffer VT { STORE_T vt[]; };
 
 void main() {
   uint i = tern_gid();
@@ -17,14 +17,14 @@ void main() {
   uint steps = p[2], inner = p[3];
   uint o = i / inner, k = i % inner;
   precise float tau = pf(4), thr = pf(5), vr = pf(6);
-  precise float v = p[8] != 0 ? v0[i] : vr;
+  precise float v = p[8] != 0 ? LD(v0[i]) : vr;
   bool soft = p[7] != 0, spikes = p[9] != 0;
   for (uint t = 0; t < steps; ++t) {
     uint at = (o * steps + t) * inner + k;
-    precise float h = v + (x[at] - (v - vr)) / tau;
+    precise float h = v + (LD(x[at]) - (v - vr)) / tau;
     float sp = h >= thr ? 1.0 : 0.0;
     v = soft ? h - sp * thr : (sp > 0.0 ? vr : h);
-    if (spikes) s[at] = sp;
+    if (spikes) s[at] = STORE(sp);
   }
-  if (p[10] != 0) vt[i] = v;
+  if (p[10] != 0) vt[i] = STORE(v);
 }

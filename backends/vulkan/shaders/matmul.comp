@@ -12,10 +12,10 @@
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 16, local_size_y = 16) in;
 #include "common.glsl"
-layout(std430, binding = 1) readonly buffer A { float a[]; };
-layout(std430, binding = 2) readonly buffer B { float b[]; };
-layout(std430, binding = 3) readonly buffer C { float cm[]; };
-layout(std430, binding = 4) writeonly buffer Y { float y[]; };
+layout(std430, binding = 1) readonly buffer A { STORE_T a[]; };
+layout(std430, binding = 2) readonly buffer B { STORE_T b[]; };
+layout(std430, binding = 3) readonly buffer C { STORE_T cm[]; };
+layout(std430, binding = 4) writeonly buffer Y { STORE_T y[]; };
 
 shared float As[16][17];
 shared float Bs[16][17];
@@ -38,15 +38,15 @@ void main() {
   float acc = 0.0;
   for (uint k0 = 0; k0 < K; k0 += 16) {
     uint ka = k0 + tx, kb = k0 + ty;
-    As[ty][tx] = (row < M && ka < K) ? a[oa + row * ars + ka * aks] : 0.0;
-    Bs[ty][tx] = (kb < K && col < N) ? b[ob + kb * bks + col * bcs] : 0.0;
+    As[ty][tx] = (row < M && ka < K) ? LD(a[oa + row * ars + ka * aks]) : 0.0;
+    Bs[ty][tx] = (kb < K && col < N) ? LD(b[ob + kb * bks + col * bcs]) : 0.0;
     barrier();
     for (uint k = 0; k < 16; ++k) acc += As[ty][k] * Bs[k][tx];
     barrier();
   }
   if (row >= M || col >= N) return;
   float v = pf(29) * acc;
-  if (p[31] != 0) v += pf(30) * cm[p[40] + z * p[34] + row * p[32] + col * p[33]];
+  if (p[31] != 0) v += pf(30) * LD(cm[p[40] + z * p[34] + row * p[32] + col * p[33]]);
   v = tern_activate(pi(35), v, pf(36), pf(37));
-  y[p[41] + z * p[26] + row * p[27] + col * p[28]] = v;
+  y[p[41] + z * p[26] + row * p[27] + col * p[28]] = STORE(v);
 }

@@ -5,10 +5,10 @@
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 16, local_size_y = 16) in;
 #include "common.glsl"
-layout(std430, binding = 1) readonly buffer A { float a[]; };
-layout(std430, binding = 2) readonly buffer B { float b[]; };
-layout(std430, binding = 3) readonly buffer C { float cm[]; };
-layout(std430, binding = 4) writeonly buffer Y { float y[]; };
+layout(std430, binding = 1) readonly buffer A { STORE_T a[]; };
+layout(std430, binding = 2) readonly buffer B { STORE_T b[]; };
+layout(std430, binding = 3) readonly buffer C { STORE_T cm[]; };
+layout(std430, binding = 4) writeonly buffer Y { STORE_T y[]; };
 
 
 void main() {
@@ -29,9 +29,9 @@ void main() {
   uint ars = p[3], aks = p[4], bks = p[5], bcs = p[6];
   float acc = 0.0;
   uint ia = oa + row * ars, ib = ob + col * bcs;
-  for (uint k = 0; k < K; ++k) acc += a[ia + k * aks] * b[ib + k * bks];
+  for (uint k = 0; k < K; ++k) acc += LD(a[ia + k * aks]) * LD(b[ib + k * bks]);
   float v = pf(29) * acc;
-  if (p[31] != 0) v += pf(30) * cm[p[40] + z * p[34] + row * p[32] + col * p[33]];
+  if (p[31] != 0) v += pf(30) * LD(cm[p[40] + z * p[34] + row * p[32] + col * p[33]]);
   v = tern_activate(pi(35), v, pf(36), pf(37));
-  y[p[41] + z * p[26] + row * p[27] + col * p[28]] = v;
+  y[p[41] + z * p[26] + row * p[27] + col * p[28]] = STORE(v);
 }

@@ -8,10 +8,10 @@
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 256) in;
 #include "common.glsl"
-layout(std430, binding = 1) readonly buffer X { float x[]; };
-layout(std430, binding = 2) readonly buffer S { float scale[]; };
-layout(std430, binding = 3) readonly buffer B { float bias[]; };
-layout(std430, binding = 4) writeonly buffer Y { float y[]; };
+layout(std430, binding = 1) readonly buffer X { STORE_T x[]; };
+layout(std430, binding = 2) readonly buffer S { STORE_T scale[]; };
+layout(std430, binding = 3) readonly buffer B { STORE_T bias[]; };
+layout(std430, binding = 4) writeonly buffer Y { STORE_T y[]; };
 
 shared float red[256];
 
@@ -37,14 +37,14 @@ void main() {
   float mean = 0.0;
   if (!rms) {
     float s = 0.0;
-    for (uint j = lid; j < L; j += 256) s += x[base + j];
+    for (uint j = lid; j < L; j += 256) s += LD(x[base + j]);
     mean = reduce_sum(s) / float(L);
   }
   // Second pass around the first mean, with its residual folded back in (corrected two-pass):
   // the first mean's rounding error, large when the mean dwarfs the spread, cancels out.
   float s1 = 0.0, s2 = 0.0;
   for (uint j = lid; j < L; j += 256) {
-    float d = x[base + j] - mean;
+    float d = LD(x[base + j]) - mean;
     s1 += d;
     s2 += d * d;
   }
@@ -61,9 +61,9 @@ void main() {
   for (uint j = lid; j < L; j += 256) {
     uint si = per_channel ? c0 + j / spatial : j % sn;
     uint bi = per_channel ? si : j % bn;
-    float v = ((x[base + j] - mean) - delta) * inv;
-    if (has_s) v *= scale[si];
-    if (has_b) v += bias[bi];
-    y[base + j] = v;
+    float v = ((LD(x[base + j]) - mean) - delta) * inv;
+    if (has_s) v *= LD(scale[si]);
+    if (has_b) v += LD(bias[bi]);
+    y[base + j] = STORE(v);
   }
 }

@@ -7,8 +7,8 @@
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 256) in;
 #include "common.glsl"
-layout(std430, binding = 1) readonly buffer X { float x[]; };
-layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+layout(std430, binding = 1) readonly buffer X { STORE_T x[]; };
+layout(std430, binding = 2) writeonly buffer Y { STORE_T y[]; };
 
 void main() {
   uint i = tern_gid();
@@ -45,7 +45,7 @@ void main() {
       for (int kw = 0; kw < pi(9); ++kw) {
         int iw = lo[2] + kw * pi(15);
         if (iw < 0 || iw >= IW) continue;
-        float v = x[xp + uint((id * IH + ih) * IW + iw)];
+        float v = LD(x[xp + uint((id * IH + ih) * IW + iw)]);
         if (is_max) {
           nan_seen = nan_seen || isnan(v);
           acc = max(acc, v);
@@ -57,9 +57,9 @@ void main() {
     }
   }
   if (is_max) {
-    y[i] = nan_seen ? uintBitsToFloat(0x7fc00000u) : acc;
+    y[i] = STORE(nan_seen ? uintBitsToFloat(0x7fc00000u) : acc);
   } else {
     int div = p[23] != 0 ? cnt_pad[0] * cnt_pad[1] * cnt_pad[2] : count;
-    y[i] = div > 0 ? acc / float(div) : uintBitsToFloat(0x7fc00000u);
+    y[i] = STORE(div > 0 ? acc / float(div) : uintBitsToFloat(0x7fc00000u));
   }
 }

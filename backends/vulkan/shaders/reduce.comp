@@ -9,8 +9,8 @@
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 256) in;
 #include "common.glsl"
-layout(std430, binding = 1) readonly buffer X { float x[]; };
-layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+layout(std430, binding = 1) readonly buffer X { STORE_T x[]; };
+layout(std430, binding = 2) writeonly buffer Y { STORE_T y[]; };
 
 shared float red[256];
 shared bool nan_any[256];
@@ -44,7 +44,7 @@ void main() {
       r2 /= p[19 + d];
       off += c * p[27 + d];
     }
-    float v = x[off];
+    float v = LD(x[off]);
     nan_seen = nan_seen || isnan(v);
     acc = combine(op, acc, v);
   }
@@ -62,5 +62,5 @@ void main() {
   float r = red[0];
   if ((op == 2 || op == 3) && nan_any[0]) r = uintBitsToFloat(0x7fc00000u);
   if (op == 0) r /= float(cnt);
-  y[i] = r;
+  y[i] = STORE(r);
 }

@@ -5,8 +5,8 @@
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 64) in;
 #include "common.glsl"
-layout(std430, binding = 1) readonly buffer X { float x[]; };
-layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+layout(std430, binding = 1) readonly buffer X { STORE_T x[]; };
+layout(std430, binding = 2) writeonly buffer Y { STORE_T y[]; };
 
 shared float red[64];
 
@@ -18,7 +18,7 @@ void main() {
   float m = uintBitsToFloat(0xff800000u);  // -inf
   bool nan_seen = false;
   for (uint j = lid; j < n; j += 64) {
-    float v = x[base + j * inner];
+    float v = LD(x[base + j * inner]);
     nan_seen = nan_seen || isnan(v);
     m = max(m, v);
   }
@@ -34,7 +34,7 @@ void main() {
   m = red[0];
   barrier();
   float sum = 0.0;
-  for (uint j = lid; j < n; j += 64) sum += exp(x[base + j * inner] - m);
+  for (uint j = lid; j < n; j += 64) sum += exp(LD(x[base + j * inner]) - m);
   red[lid] = sum;
   barrier();
   for (uint s = 32; s > 0; s >>= 1) {
@@ -45,7 +45,7 @@ void main() {
   bool is_log = p[3] != 0;
   float ls = log(sum), inv = 1.0 / sum;
   for (uint j = lid; j < n; j += 64) {
-    float v = x[base + j * inner] - m;
-    y[base + j * inner] = is_log ? v - ls : exp(v) * inv;
+    float v = LD(x[base + j * inner]) - m;
+    y[base + j * inner] = STORE(is_log ? v - ls : exp(v) * inv);
   }
 }

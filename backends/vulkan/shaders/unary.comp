@@ -4,15 +4,15 @@
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 256) in;
 #include "common.glsl"
-layout(std430, binding = 1) readonly buffer X { float x[]; };
-layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+layout(std430, binding = 1) readonly buffer X { STORE_T x[]; };
+layout(std430, binding = 2) writeonly buffer Y { STORE_T y[]; };
 
 void main() {
   uint i = tern_gid();
   if (i >= p[0]) return;
   int code = pi(1);
   float a = pf(2), b = pf(3);
-  float v = x[i], r = v;
+  float v = LD(x[i]), r = v;
   if (code < 20) {
     r = tern_activate(code, v, a, b);
   } else {
@@ -36,5 +36,5 @@ void main() {
       case 36: r = tern_sigmoid(v); break;
     }
   }
-  y[i] = r;
+  y[i] = STORE(r);
 }
