@@ -1,5 +1,6 @@
 #include "emit/plan_writer.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <unordered_map>
@@ -41,9 +42,14 @@ Result<std::vector<uint8_t>> build_plan(const ir::Graph& g, const MemoryPlan& mp
     auto name = fbb.CreateString(v->name);
     auto shape = fbb.CreateVector(v->shape.vec());
     flatbuffers::Offset<fb::Quantization> quant;
-    if (!v->q_scale.empty())
-      quant = fb::CreateQuantization(fbb, fbb.CreateVector(v->q_scale), fbb.CreateVector(v->q_zero_point),
+    if (!v->q_scale.empty()) {
+      // All-zero zero points (symmetric weights and biases: most per-channel entries) are left
+      // out: an absent zero_point means zeros, and 8 bytes per channel was ~8 % of an int8 plan.
+      const bool all_zero = std::all_of(v->q_zero_point.begin(), v->q_zero_point.end(), [](int64_t z) { return z == 0; });
+      quant = fb::CreateQuantization(fbb, fbb.CreateVector(v->q_scale),
+                                     all_zero ? flatbuffers::Offset<flatbuffers::Vector<int64_t>>() : fbb.CreateVector(v->q_zero_point),
                                      v->q_scale.size() > 1 ? v->q_axis : -1);
+    }
     fb::TensorBuilder tb(fbb);
     tb.add_name(name);
     if (!v->q_scale.empty()) tb.add_quantization(quant);
