@@ -12,7 +12,7 @@ constexpr int64_t kChunk = 4096;  // floats per task: 16 KiB in, 16 KiB out
 class ActivationKernel final : public CpuKernel {
  public:
   ActivationKernel(const Context& ctx, const TensorRef* x, const TensorRef* y, simd::Act kind, float p0, float p1)
-      : kt_(&simd::kernels()), threads_(ctx.threads), parts_(detail::thread_count(ctx)), x_(x), y_(y), kind_(kind),
+      : kt_(&simd::kernels()), threads_(ctx.threads), parts_(detail::parts_for_work(ctx, 8.0 * static_cast<double>(x->numel()))), x_(x), y_(y), kind_(kind),
         p0_(p0), p1_(p1) {}
 
   Status run(void*) override {

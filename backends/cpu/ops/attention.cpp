@@ -163,7 +163,8 @@ KernelResult create_attention(const Context& ctx, const NodeView& node, TensorSp
   }
   k->kt_ = &simd::kernels();
   k->threads_ = ctx.threads;
-  k->parts_ = detail::thread_count(ctx);
+  k->parts_ = detail::parts_for_work(
+      ctx, 2.0 * static_cast<double>(total) * static_cast<double>(k->lq_ * k->lk_) * static_cast<double>(k->d_ + k->dv_));
   k->q_ = q;
   k->k_ = kt;
   k->v_ = v;

@@ -11,7 +11,7 @@ class LayerNormKernel final : public CpuKernel {
  public:
   LayerNormKernel(const Context& ctx, const TensorRef* x, const TensorRef* scale, const TensorRef* bias,
                   const TensorRef* y, const TensorRef* mean, const TensorRef* inv, int64_t rows, int64_t inner, float eps)
-      : kt_(&simd::kernels()), threads_(ctx.threads), parts_(detail::thread_count(ctx)), x_(x), scale_(scale),
+      : kt_(&simd::kernels()), threads_(ctx.threads), parts_(detail::parts_for_work(ctx, 8.0 * static_cast<double>(rows * inner))), x_(x), scale_(scale),
         bias_(bias), y_(y), mean_(mean), inv_(inv), rows_(rows), inner_(inner), eps_(eps) {}
 
   Status run(void*) override {

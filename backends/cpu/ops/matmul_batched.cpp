@@ -116,7 +116,8 @@ KernelResult create_matmul_batched(const Context& ctx, const NodeView& node, Ten
   }
   k->kt_ = &simd::kernels();
   k->threads_ = ctx.threads;
-  k->parts_ = detail::thread_count(ctx);
+  k->parts_ = detail::parts_for_work(
+      ctx, 2.0 * static_cast<double>(total) * static_cast<double>(k->m_ * k->n_) * static_cast<double>(k->k_));
   k->a_ = a;
   k->b_ = b;
   k->bias_ = bias;

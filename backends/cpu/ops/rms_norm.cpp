@@ -11,7 +11,7 @@ class RmsNormKernel final : public CpuKernel {
  public:
   RmsNormKernel(const Context& ctx, const TensorRef* x, const TensorRef* scale, const TensorRef* y, int64_t rows,
                 int64_t inner, float eps)
-      : kt_(&simd::kernels()), threads_(ctx.threads), parts_(detail::thread_count(ctx)), x_(x), scale_(scale), y_(y),
+      : kt_(&simd::kernels()), threads_(ctx.threads), parts_(detail::parts_for_work(ctx, 6.0 * static_cast<double>(rows * inner))), x_(x), scale_(scale), y_(y),
         rows_(rows), inner_(inner), eps_(eps) {}
 
   Status run(void*) override {

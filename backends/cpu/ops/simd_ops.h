@@ -44,6 +44,12 @@ inline int thread_count(const Context& ctx) {
   return ctx.threads ? ctx.threads->num_threads() : std::max(1, ctx.num_threads);
 }
 
+// How many parts a kernel of about `work` flops splits into: one (no thread hand-off) below
+// Threads::kMinParallelWork, where waking a thread costs more than it saves; else thread_count.
+inline int parts_for_work(const Context& ctx, double work) {
+  return work < Threads::kMinParallelWork ? 1 : thread_count(ctx);
+}
+
 // Splits [0, items) into at most thread_count parts and calls fn(part, lo, hi) for each, in
 // parallel when the executable has threads. `part` < thread_count indexes per-thread scratch.
 template <typename Fn>

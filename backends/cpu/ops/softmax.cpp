@@ -16,7 +16,7 @@ class SoftmaxKernel final : public CpuKernel {
  public:
   SoftmaxKernel(const Context& ctx, const TensorRef* x, const TensorRef* y, int64_t outer, int64_t n, int64_t inner,
                 bool log)
-      : kt_(&simd::kernels()), threads_(ctx.threads), parts_(detail::thread_count(ctx)), x_(x), y_(y), outer_(outer),
+      : kt_(&simd::kernels()), threads_(ctx.threads), parts_(detail::parts_for_work(ctx, 10.0 * static_cast<double>(outer * n * inner))), x_(x), y_(y), outer_(outer),
         n_(n), inner_(inner), log_(log) {}
 
   Status run(void*) override {

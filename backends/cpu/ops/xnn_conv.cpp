@@ -34,12 +34,12 @@ class XnnConv final : public CpuKernel {
       // Pointers change only on the first run (scratch is allocated after create); the shapes
       // never do, so XNNPACK only refreshes its indirection pointers here and allocates nothing.
       if (xnn_setup_convolution2d_nhwc_f32(op_.get(), static_cast<size_t>(n_), static_cast<size_t>(ih_),
-                                           static_cast<size_t>(iw_), in, out, threads_->pool()) != xnn_status_success)
+                                           static_cast<size_t>(iw_), in, out, pool_) != xnn_status_success)
         return TERN_ERROR(kInternal, "node '%s' (Conv): XNNPACK rejected the convolution's setup", name_);
       last_in_ = in;
       last_out_ = out;
     }
-    if (xnn_run_operator(op_.get(), threads_->pool()) != xnn_status_success)
+    if (xnn_run_operator(op_.get(), pool_) != xnn_status_success)
       return TERN_ERROR(kInternal, "node '%s' (Conv): XNNPACK failed to run the convolution", name_);
     if (out_floats_) xnn::nhwc_to_nchw(threads_, out, y_->as<float>(), n_, m_, out_plane_);
     xnn::apply_post(threads_, post_, y_->as<float>(), y_->numel());
@@ -51,6 +51,7 @@ class XnnConv final : public CpuKernel {
 
   xnn::Op op_;
   Threads* threads_ = nullptr;
+  pthreadpool* pool_ = nullptr;  // threads_'s pool, or none for a small convolution
   const char* name_ = "";
   const TensorRef* x_ = nullptr;
   const TensorRef* y_ = nullptr;
@@ -125,6 +126,7 @@ XnnKernelResult create_xnn_conv(const Context& ctx, const NodeView& node, XnnTen
                                         k->op_.out()) != xnn_status_success)
     return none;  // a geometry this XNNPACK does not take: the reference runs it
   k->threads_ = ctx.threads;
+  k->pool_ = ctx.threads->pool_for(2.0 * static_cast<double>(n * m * oh * ow) * static_cast<double>(cg * taps));
   k->name_ = node.name;
   k->x_ = x;
   k->y_ = y;
@@ -141,7 +143,7 @@ XnnKernelResult create_xnn_conv(const Context& ctx, const NodeView& node, XnnTen
   // Set up once now with the tensors' own pointers so that XNNPACK sizes its indirection buffer at
   // prepare; run() only swaps pointers when it uses scratch.
   if (xnn_setup_convolution2d_nhwc_f32(k->op_.get(), static_cast<size_t>(n), static_cast<size_t>(ih), static_cast<size_t>(iw),
-                                       x->as<float>(), y->as<float>(), ctx.threads->pool()) != xnn_status_success)
+                                       x->as<float>(), y->as<float>(), k->pool_) != xnn_status_success)
     return none;
   if (!k->in_floats_ && !k->out_floats_) {
     k->last_in_ = x->as<float>();

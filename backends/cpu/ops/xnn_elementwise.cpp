@@ -20,12 +20,13 @@ namespace {
 class XnnElementwise final : public CpuKernel {
  public:
   Status run(void*) override {
-    if (xnn_run_operator(op_.get(), threads_->pool()) != xnn_status_success)
+    if (xnn_run_operator(op_.get(), pool_) != xnn_status_success)
       return TERN_ERROR(kInternal, "node '%s' (%s): XNNPACK failed to run the elementwise operator", name_, op_name_);
     return Status::ok();
   }
   xnn::Op op_;
   Threads* threads_ = nullptr;
+  pthreadpool* pool_ = nullptr;  // threads_'s pool, or none for a small tensor
   const char* name_ = "";
   const char* op_name_ = "";
 };
@@ -103,7 +104,7 @@ XnnKernelResult create_xnn_binary(const Context& ctx, const NodeView& node, XnnT
   for (int i = 0; i < b->shape.rank; ++i) sb[i] = static_cast<size_t>(b->shape[i]);
   if (create(-INFINITY, INFINITY, xnn::kOpFlags, k->op_.out()) != xnn_status_success) return none;
   if (setup(k->op_.get(), static_cast<size_t>(a->shape.rank), sa, static_cast<size_t>(b->shape.rank), sb, a->as<float>(),
-            b->as<float>(), y->as<float>(), ctx.threads->pool()) != xnn_status_success)
+            b->as<float>(), y->as<float>(), (k->pool_ = ctx.threads->pool_for(static_cast<double>(y->numel())))) != xnn_status_success)
     return none;
   k->threads_ = ctx.threads;
   k->name_ = node.name;
@@ -190,7 +191,8 @@ XnnKernelResult create_xnn_unary(const Context& ctx, const NodeView& node, XnnTe
     default: return none;
   }
   if (st != xnn_status_success) return none;
-  if (setup(k->op_.get(), static_cast<size_t>(x->numel()), x->as<float>(), y->as<float>(), ctx.threads->pool()) !=
+  k->pool_ = ctx.threads->pool_for(static_cast<double>(x->numel()));
+  if (setup(k->op_.get(), static_cast<size_t>(x->numel()), x->as<float>(), y->as<float>(), k->pool_) !=
       xnn_status_success)
     return none;
   k->threads_ = ctx.threads;

@@ -16,7 +16,7 @@ namespace {
 class XnnFullyConnected final : public CpuKernel {
  public:
   Status run(void*) override {
-    if (xnn_run_operator(op_.get(), threads_->pool()) != xnn_status_success)
+    if (xnn_run_operator(op_.get(), pool_) != xnn_status_success)
       return TERN_ERROR(kInternal, "node '%s' (%s): XNNPACK failed to run the fully connected operator", name_, op_name_);
     xnn::apply_post(threads_, post_, y_->as<float>(), y_->numel());
     return Status::ok();
@@ -27,6 +27,7 @@ class XnnFullyConnected final : public CpuKernel {
 
   xnn::Op op_;
   Threads* threads_ = nullptr;
+  pthreadpool* pool_ = nullptr;  // threads_'s pool, or none for a small product
   const char* name_ = "";
   const char* op_name_ = "";
   const TensorRef* y_ = nullptr;
@@ -104,8 +105,9 @@ XnnKernelResult create_xnn_fully_connected(const Context& ctx, const NodeView& n
                                         static_cast<size_t>(n), wp, bp, act.lo, act.hi,
                                         xnn::kOpFlags | (trans_b ? 0 : XNN_FLAG_TRANSPOSE_WEIGHTS), kr->op_.out()) != xnn_status_success)
     return none;
+  kr->pool_ = ctx.threads->pool_for(2.0 * static_cast<double>(rows) * static_cast<double>(n) * static_cast<double>(k));
   if (xnn_setup_fully_connected_nc_f32(kr->op_.get(), static_cast<size_t>(rows), a->as<float>(), y->as<float>(),
-                                       ctx.threads->pool()) != xnn_status_success)
+                                       kr->pool_) != xnn_status_success)
     return none;
   kr->threads_ = ctx.threads;
   kr->name_ = node.name;
