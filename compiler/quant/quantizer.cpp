@@ -276,11 +276,16 @@ Status quantize_compiled(Compiled& c, const CalibrationSet& data, const Quantize
   std::set<const ir::Node*> int8 = int8_set(best_k);
   // Bisection keeps a prefix of the sensitivity order; the layers' errors do not add up exactly
   // (one sensitive layer can cover another's budget), so each kept layer is tried back in int8,
-  // least sensitive first, and stays int8 where the whole model still meets the budget.
-  for (size_t i = best_k; i-- > 0;) {
+  // least sensitive first, and stays int8 where the whole model still meets the budget. Each try
+  // is a full evaluation, so at most kRefineTries of them (the least sensitive kept layers).
+  constexpr size_t kRefineTries = 8;
+  const size_t refine_end = best_k > kRefineTries ? best_k - kRefineTries : 0;
+  for (size_t i = best_k; i-- > refine_end;) {
     std::set<const ir::Node*> trial = int8;
     trial.insert(order[i]);
-    Progress p(o.progress, "mixed precision (refine)", data.count);
+    char what[64];
+    std::snprintf(what, sizeof what, "mixed precision (refine %zu/%zu)", best_k - i, best_k - refine_end);
+    Progress p(o.progress, what, data.count);
     TERN_ASSIGN_OR_RETURN(auto r, evaluate(trial, data.count, ref_all, &p));
     if (r.second.drop <= o.max_drop) {
       int8 = std::move(trial);
