@@ -28,12 +28,15 @@ bool per_tensor_q8(const TensorRef* t) {
 
 int parts_for(const Context& ctx, int64_t n) { return n >= kParallelElems ? detail::thread_count(ctx) : 1; }
 
-class QuantizeKernel final : public CpuKernel {
+// QuantizeLinear (float -> int8) and DequantizeLinear (int8 -> float): one element-wise loop over
+// the Q8Kernels entry `Fn`, split across threads for large tensors.
+template <typename In, typename Out, void (*simd::Q8Kernels::*Fn)(const In*, Out*, int64_t, float, int32_t)>
+class ConvertKernel final : public CpuKernel {
  public:
   Status run(void*) override {
-    const float* x = x_->as<float>();
-    int8_t* y = y_->as<int8_t>();
-    detail::for_parts(threads_, parts_, n_, [&](int, int64_t lo, int64_t hi) { kt_->quantize(x + lo, y + lo, hi - lo, scale_, zp_); });
+    const In* x = x_->as<In>();
+    Out* y = y_->as<Out>();
+    detail::for_parts(threads_, parts_, n_, [&](int, int64_t lo, int64_t hi) { (kt_->*Fn)(x + lo, y + lo, hi - lo, scale_, zp_); });
     return Status::ok();
   }
   const simd::Q8Kernels* kt_ = nullptr;
@@ -44,23 +47,8 @@ class QuantizeKernel final : public CpuKernel {
   float scale_ = 1;
   int32_t zp_ = 0;
 };
-
-class DequantizeKernel final : public CpuKernel {
- public:
-  Status run(void*) override {
-    const int8_t* x = x_->as<int8_t>();
-    float* y = y_->as<float>();
-    detail::for_parts(threads_, parts_, n_, [&](int, int64_t lo, int64_t hi) { kt_->dequantize(x + lo, y + lo, hi - lo, scale_, zp_); });
-    return Status::ok();
-  }
-  const simd::Q8Kernels* kt_ = nullptr;
-  Threads* threads_ = nullptr;
-  int parts_ = 1;
-  const TensorRef *x_ = nullptr, *y_ = nullptr;
-  int64_t n_ = 0;
-  float scale_ = 1;
-  int32_t zp_ = 0;
-};
+using QuantizeKernel = ConvertKernel<float, int8_t, &simd::Q8Kernels::quantize>;
+using DequantizeKernel = ConvertKernel<int8_t, float, &simd::Q8Kernels::dequantize>;
 
 class BinaryTableKernel final : public CpuKernel {
  public:
@@ -174,28 +162,18 @@ KernelResult create_q8_binary(const Context& ctx, const NodeView& node, TensorSp
   // The reference's arithmetic, element for element (binary_q8.cpp).
   const float s_a = ref::q_scale(*a), s_b = ref::q_scale(*b), s_y = ref::q_scale(*y);
   const int32_t z_a = ref::q_zero(*a), z_b = ref::q_zero(*b), z_y = ref::q_zero(*y);
-  if (node.op == OpType::Add || node.op == OpType::Sub) {
-    constexpr int kLeftShift = 20;
-    const double twice_max = 2.0 * std::max<double>(s_a, s_b);
-    quant::Multiplier ma, mb, my;
-    quant::quantize_multiplier(s_a / twice_max, &ma);
-    quant::quantize_multiplier(s_b / twice_max, &mb);
-    quant::quantize_multiplier(twice_max / (static_cast<double>(int64_t{1} << kLeftShift) * s_y), &my);
-    const int64_t sign = node.op == OpType::Sub ? -1 : 1;
-    int64_t vb[256];
-    for (int j = 0; j < 256; ++j)
-      vb[j] = quant::multiply_by_multiplier(static_cast<int64_t>(static_cast<int8_t>(j) - z_b) * (int64_t{1} << kLeftShift), mb);
-    for (int i = 0; i < 256; ++i) {
-      const int64_t va = quant::multiply_by_multiplier(static_cast<int64_t>(static_cast<int8_t>(i) - z_a) * (int64_t{1} << kLeftShift), ma);
-      for (int j = 0; j < 256; ++j) k->table_[static_cast<size_t>(i * 256 + j)] = quant::requantize(static_cast<int32_t>(va + sign * vb[j]), my, z_y);
-    }
-  } else if (node.op == OpType::Mul) {
-    const quant::Multiplier m = ref::make_multiplier(s_a, s_b, s_y);
+  if (node.op != OpType::Add && node.op != OpType::Sub && node.op != OpType::Mul) return std::unique_ptr<CpuKernel>();
+  const ref::BinaryQ8 f(node.op, s_a, z_a, s_b, z_b, s_y, z_y);
+  if (node.op == OpType::Mul) {
     for (int i = 0; i < 256; ++i)
-      for (int j = 0; j < 256; ++j)
-        k->table_[static_cast<size_t>(i * 256 + j)] = quant::requantize((static_cast<int8_t>(i) - z_a) * (static_cast<int8_t>(j) - z_b), m, z_y);
-  } else {
-    return std::unique_ptr<CpuKernel>();
+      for (int j = 0; j < 256; ++j) k->table_[static_cast<size_t>(i * 256 + j)] = f(static_cast<int8_t>(i), static_cast<int8_t>(j));
+  } else {  // the rescaled operands once per value, then every pair
+    int64_t vb[256];
+    for (int j = 0; j < 256; ++j) vb[j] = f.rhs(static_cast<int8_t>(j));
+    for (int i = 0; i < 256; ++i) {
+      const int64_t va = f.lhs(static_cast<int8_t>(i));
+      for (int j = 0; j < 256; ++j) k->table_[static_cast<size_t>(i * 256 + j)] = f.combine(va, vb[j]);
+    }
   }
   k->threads_ = ctx.threads;
   k->a_ = a;

@@ -29,26 +29,9 @@ Status binary_q8(const KernelContext& ctx) {
   const int8_t* pb = b.as<int8_t>();
   int8_t* py = y->as<int8_t>();
   const Shape* ins[2] = {&a.shape, &b.shape};
-  if (ctx.op == OpType::Add || ctx.op == OpType::Sub) {
-    constexpr int kLeftShift = 20;
-    const double twice_max = 2.0 * std::max<double>(s_a, s_b);
-    quant::Multiplier ma, mb, my;
-    quant::quantize_multiplier(s_a / twice_max, &ma);
-    quant::quantize_multiplier(s_b / twice_max, &mb);
-    quant::quantize_multiplier(twice_max / (static_cast<double>(int64_t{1} << kLeftShift) * s_y), &my);
-    const int64_t sign = ctx.op == OpType::Sub ? -1 : 1;
-    for_each_broadcast<2>(y->shape, ins, [&](int64_t o, int64_t ia, int64_t ib, int64_t) {
-      int64_t va = quant::multiply_by_multiplier(static_cast<int64_t>(pa[ia] - z_a) * (int64_t{1} << kLeftShift), ma);
-      int64_t vb = quant::multiply_by_multiplier(static_cast<int64_t>(pb[ib] - z_b) * (int64_t{1} << kLeftShift), mb);
-      py[o] = quant::requantize(static_cast<int32_t>(va + sign * vb), my, z_y);
-    });
-    return Status::ok();
-  }
-  if (ctx.op == OpType::Mul) {
-    const quant::Multiplier m = make_multiplier(s_a, s_b, s_y);
-    for_each_broadcast<2>(y->shape, ins, [&](int64_t o, int64_t ia, int64_t ib, int64_t) {
-      py[o] = quant::requantize((pa[ia] - z_a) * (pb[ib] - z_b), m, z_y);
-    });
+  if (ctx.op == OpType::Add || ctx.op == OpType::Sub || ctx.op == OpType::Mul) {
+    const BinaryQ8 f(ctx.op, s_a, z_a, s_b, z_b, s_y, z_y);
+    for_each_broadcast<2>(y->shape, ins, [&](int64_t o, int64_t ia, int64_t ib, int64_t) { py[o] = f(pa[ia], pb[ib]); });
     return Status::ok();
   }
   return ctx.unsupported("this op has no int8 form (Add, Sub and Mul do)");

@@ -3,6 +3,8 @@
 // itself is runtime/core/quant.h (docs/quantization-scheme.md).
 #pragma once
 
+#include <algorithm>
+
 #include "core/quant.h"
 #include "reference/kernel.h"
 #include "reference/ops/activation.h"
@@ -34,6 +36,39 @@ inline quant::Multiplier make_multiplier(double s_a, double s_b, double s_out) {
   quant::quantize_multiplier(s_a * s_b / s_out, &m);
   return m;
 }
+
+// int8 Add / Sub / Mul of per-tensor operands, one element (docs/quantization-scheme.md): both
+// operands rescaled to a common scale with 20 bits of headroom for Add/Sub, the plain product for
+// Mul. The one definition of these numerics: the reference kernel and the CPU backend's lookup
+// tables both call it.
+struct BinaryQ8 {
+  OpType op = OpType::Add;
+  quant::Multiplier ma, mb, my;
+  int32_t z_a = 0, z_b = 0, z_y = 0;
+
+  static constexpr int kLeftShift = 20;
+  BinaryQ8(OpType o, float s_a, int32_t za, float s_b, int32_t zb, float s_y, int32_t zy) : op(o), z_a(za), z_b(zb), z_y(zy) {
+    if (op == OpType::Mul) {
+      my = make_multiplier(s_a, s_b, s_y);
+      return;
+    }
+    const double twice_max = 2.0 * std::max<double>(s_a, s_b);
+    quant::quantize_multiplier(s_a / twice_max, &ma);
+    quant::quantize_multiplier(s_b / twice_max, &mb);
+    quant::quantize_multiplier(twice_max / (static_cast<double>(int64_t{1} << kLeftShift) * s_y), &my);
+  }
+  // a rescaled for Add/Sub (also usable once per distinct a, as the CPU tables do)
+  int64_t lhs(int8_t a) const { return quant::multiply_by_multiplier(static_cast<int64_t>(a - z_a) * (int64_t{1} << kLeftShift), ma); }
+  int64_t rhs(int8_t b) const { return quant::multiply_by_multiplier(static_cast<int64_t>(b - z_b) * (int64_t{1} << kLeftShift), mb); }
+  // Add/Sub from the rescaled operands
+  int8_t combine(int64_t va, int64_t vb) const {
+    return quant::requantize(static_cast<int32_t>(op == OpType::Sub ? va - vb : va + vb), my, z_y);
+  }
+  int8_t operator()(int8_t a, int8_t b) const {
+    if (op == OpType::Mul) return quant::requantize((a - z_a) * (b - z_b), my, z_y);
+    return combine(lhs(a), rhs(b));
+  }
+};
 
 // The quantized output range of a fused Relu / Clip (anything else is not int8-able: the kernel
 // reports it).
