@@ -199,6 +199,8 @@ const Q8Kernels* q8_kernels_for(Isa isa) {
 #endif
 #if defined(__aarch64__)
     case Isa::Neon: return has_dotprod() ? &q8_kernels_neondot() : &q8_kernels_neon();
+#elif defined(__ARM_NEON) && defined(__ARM_FEATURE_FMA)
+    case Isa::Neon: return &q8_kernels_neon();
 #endif
     default: return nullptr;
   }
@@ -214,6 +216,8 @@ int q8_variants(const Q8Kernels** out, int max) {
 #if defined(__aarch64__)
   all[n++] = &q8_kernels_neon();
   if (has_dotprod()) all[n++] = &q8_kernels_neondot();
+#elif defined(__ARM_NEON) && defined(__ARM_FEATURE_FMA)
+  if (kernels_for(Isa::Neon)) all[n++] = &q8_kernels_neon();
 #endif
   n = std::min(n, max);
   for (int i = 0; i < n; ++i) out[i] = all[i];

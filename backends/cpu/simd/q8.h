@@ -130,6 +130,8 @@ const Q8Kernels& q8_kernels_avx512vnni();
 #if defined(__aarch64__)
 const Q8Kernels& q8_kernels_neon();
 const Q8Kernels& q8_kernels_neondot();
+#elif defined(__ARM_NEON) && defined(__ARM_FEATURE_FMA)
+const Q8Kernels& q8_kernels_neon();  // armv7 NEON-VFPv4 (the armhf toolchain's baseline)
 #endif
 
 }  // namespace tern::cpu::simd

@@ -1,6 +1,6 @@
-// NEON int8 micro-kernel for AArch64 CPUs without the dot-product extension: vmull_s8 widening
-// products (exact in int16: |a b| <= 2^14) pairwise-accumulated into int32 with vpadalq_s16.
-// Tile 4x8, k in groups of 4 (the same packing as the SDOT kernel). Scalar epilogue.
+// NEON int8 micro-kernel for AArch64 CPUs without the dot-product extension, and for armv7:
+// vmull_s8 widening products (exact in int16: |a b| <= 2^14) pairwise-accumulated into int32 with
+// vpadalq_s16. Tile 4x8, k in groups of 4 (the same packing as the SDOT kernel). Scalar epilogue.
 #include <arm_neon.h>
 
 #include <cstring>
@@ -10,6 +10,14 @@
 namespace tern::cpu::simd {
 
 namespace {
+
+#if !defined(__aarch64__)
+// armv7 lacks the AArch64 forms; these give the same lanes.
+inline int16x8_t vmull_high_s8(int8x16_t a, int8x16_t b) { return vmull_s8(vget_high_s8(a), vget_high_s8(b)); }
+inline int32x4_t vpaddq_s32(int32x4_t a, int32x4_t b) {
+  return vcombine_s32(vpadd_s32(vget_low_s32(a), vget_high_s32(a)), vpadd_s32(vget_low_s32(b), vget_high_s32(b)));
+}
+#endif
 
 template <int R>
 struct NeonTile {
