@@ -22,7 +22,12 @@ Result<std::unique_ptr<CpuKernel>> create_kernel(const Context& ctx, const NodeV
       case OpType::Sub:
       case OpType::Mul: return create_q8_binary(ctx, node, inputs, outputs, is_constant);
       case OpType::Relu:
-      case OpType::Clip: return create_q8_unary(ctx, node, inputs, outputs, is_constant);
+      case OpType::Clip:
+      case OpType::Activation:
+      case OpType::Sigmoid:
+      case OpType::Tanh:
+      case OpType::HardSwish:
+      case OpType::HardSigmoid: return create_q8_unary(ctx, node, inputs, outputs, is_constant);
       case OpType::QuantizeLinear: return create_q8_quantize(ctx, node, inputs, outputs, is_constant);
       case OpType::DequantizeLinear: return create_q8_dequantize(ctx, node, inputs, outputs, is_constant);
       case OpType::AveragePool:

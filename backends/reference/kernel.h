@@ -102,7 +102,7 @@ Status conv_q8(const KernelContext&);
 Status gemm_q8(const KernelContext&);           // gemm_q8.cpp
 Status matmul_q8(const KernelContext&);
 Status binary_q8(const KernelContext&);         // Add Sub Mul (binary_q8.cpp)
-Status unary_q8(const KernelContext&);          // Relu Clip
+Status unary_q8(const KernelContext&);          // Relu Clip Activation Sigmoid Tanh HardSwish HardSigmoid
 Status pool_q8(const KernelContext&);           // AveragePool GlobalAveragePool
 
 }  // namespace tern::ref

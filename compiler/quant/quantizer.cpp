@@ -123,7 +123,7 @@ Status quantize_compiled(Compiled& c, const CalibrationSet& data, const Quantize
   size_t folded = fold_activations(g);
   size_t before_unfuse = g.nodes().size();
   size_t unfused = unfuse_float_activations(g);
-  c.log.add("unfuse-float-activation-int8", "Conv/Gemm/MatMul + fused SiLU/GELU/HardSwish/... -> int8 op + fp32 Activation",
+  c.log.add("unfuse-float-activation-int8", "Conv/Gemm/MatMul + fused SiLU/GELU/HardSwish/... -> int8 op + Activation (an int8 table node)",
             static_cast<uint32_t>(unfused), before_unfuse, g.nodes().size());
   c.log.add("fold-activation-int8", "Relu/Clip folded into the Conv/Gemm/MatMul before it (int8 ranges cover the activation's output)",
             static_cast<uint32_t>(folded), before, g.nodes().size());

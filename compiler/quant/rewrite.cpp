@@ -46,7 +46,10 @@ bool is_quantizable(const ir::Node& n) {
       return in(0) && in(1) && in(0)->dtype == DType::Float32 && in(1)->dtype == DType::Float32 &&
              (is_f32_act(in(0)) || is_f32_act(in(1))) && in(0)->shape.numel() > 0 && in(1)->shape.numel() > 0;
     case OpType::Relu: case OpType::Clip: case OpType::GlobalAveragePool:
+    case OpType::Sigmoid: case OpType::Tanh: case OpType::HardSwish: case OpType::HardSigmoid:
       return is_f32_act(in(0));
+    case OpType::Activation:  // a 256-entry table on int8 (reference q8_util.h activation_table_q8)
+      return is_f32_act(in(0)) && n.options.value;
     case OpType::AveragePool:
       return is_f32_act(in(0)) && !opts<fb::PoolOptionsT>(n)->channels_last;
     default:
@@ -388,7 +391,8 @@ struct Builder {
         set_output(n);
         return;
       }
-      case OpType::Relu: case OpType::Clip: case OpType::AveragePool: case OpType::GlobalAveragePool: {
+      case OpType::Relu: case OpType::Clip: case OpType::AveragePool: case OpType::GlobalAveragePool:
+      case OpType::Activation: case OpType::Sigmoid: case OpType::Tanh: case OpType::HardSwish: case OpType::HardSigmoid: {
         ir::Value* xq = get_q(in(0));
         if (!xq) return;
         n.inputs = {xq};

@@ -51,6 +51,9 @@ Status infer_unary(const InferContext& c) {
   const TensorInfo& x = *c.in(0);
   if (c.op == OpType::Not) {
     if (x.dtype != DType::Bool) return c.error("input must be bool, not %s", dtype_name(x.dtype));
+  } else if (x.dtype == DType::Int8 && (c.op == OpType::Sigmoid || c.op == OpType::Tanh || c.op == OpType::HardSwish ||
+                                        c.op == OpType::HardSigmoid)) {
+    // a quantized plan's int8 table node (reference unary_q8)
   } else if (float_only_unary(c.op) ? !dtype_is_float(x.dtype) : !is_numeric(x.dtype)) {
     return c.unsupported("input is %s; this op takes %s", dtype_name(x.dtype),
                          float_only_unary(c.op) ? "float32 or float16" : "a numeric type");

@@ -8,7 +8,9 @@ namespace tern::ops {
 Status infer_activation(const InferContext& c) {
   const auto* o = c.opts<fb::ActivationOptionsT>();
   const TensorInfo& x = *c.in(0);
-  if (!dtype_is_float(x.dtype)) return c.unsupported("X is %s; Activation takes float32 or float16", dtype_name(x.dtype));
+  // int8: a quantized plan's table node (docs/quantization-scheme.md; reference unary_q8).
+  if (!dtype_is_float(x.dtype) && x.dtype != DType::Int8)
+    return c.unsupported("X is %s; Activation takes float32, float16 or int8", dtype_name(x.dtype));
   if (o->activation < fb::Activation::MIN || o->activation > fb::Activation::MAX)
     return c.error("activation %d is not a known activation", static_cast<int>(o->activation));
   if (o->activation == fb::Activation::Clip && !(o->activation_min <= o->activation_max))

@@ -514,3 +514,61 @@ TEST_CASE("int8 AveragePool / GlobalAveragePool on the CPU backend are bit-exact
     check_node(OpType::GlobalAveragePool, none, {x.get()}, *y, "global average pool " + s.str());
   }
 }
+
+TEST_CASE("int8 element-wise activation tables (Activation, Sigmoid, Tanh, HardSwish, HardSigmoid) on the CPU backend are bit-exact") {
+  std::mt19937 rng(11);
+  // Every input byte, under several input / output quantizations, for every activation kind.
+  auto all_bytes = [](float scale, int z) {
+    auto t = std::make_unique<QTensor>();
+    t->shape = Shape{256};
+    for (int i = 0; i < 256; ++i) t->bytes.push_back(static_cast<uint8_t>(i));
+    t->scale = {scale};
+    t->zp = {z};
+    return t;
+  };
+  const struct {
+    float sx;
+    int zx;
+    float sy;
+    int zy;
+  } qs[] = {{0.05f, 0, 0.03f, -100}, {0.1f, -128, 0.004f, -128}, {0.02f, 127, 0.05f, 20}, {0.3f, 17, 0.0078f, 0}};
+  const fb::Activation kinds[] = {fb::Activation::Sigmoid, fb::Activation::SiLU, fb::Activation::GELU, fb::Activation::GELUTanh,
+                                  fb::Activation::HardSwish, fb::Activation::HardSigmoid, fb::Activation::Tanh,
+                                  fb::Activation::Relu, fb::Activation::Clip};
+  for (fb::Activation kind : kinds)
+    for (const auto& q : qs) {
+      fb::NodeOptionsUnion u;
+      auto* o = new fb::ActivationOptionsT;
+      o->activation = kind;
+      o->activation_min = kind == fb::Activation::HardSigmoid ? 0.2f : -0.7f;
+      o->activation_max = kind == fb::Activation::HardSigmoid ? 0.5f : 2.5f;
+      u.type = fb::NodeOptions::ActivationOptions;
+      u.value = o;
+      QPtr x = all_bytes(q.sx, q.zx);
+      QPtr y = out8(Shape{256}, q.sy, q.zy);
+      check_node(OpType::Activation, u, {x.get()}, *y,
+                 std::string("activation ") + fb::EnumNameActivation(kind) + " sx=" + std::to_string(q.sx) + " zy=" + std::to_string(q.zy));
+    }
+  // The standalone unary ops, and a tensor large enough for threads.
+  fb::NodeOptionsUnion none;
+  fb::NodeOptionsUnion ab;
+  auto* abo = new fb::AlphaBetaOptionsT;
+  abo->alpha = 0.25f;
+  abo->beta = 0.4f;
+  ab.type = fb::NodeOptions::AlphaBetaOptions;
+  ab.value = abo;
+  for (OpType op : {OpType::Sigmoid, OpType::Tanh, OpType::HardSwish, OpType::HardSigmoid})
+    for (const auto& q : qs) {
+      QPtr x = all_bytes(q.sx, q.zx);
+      QPtr y = out8(Shape{256}, q.sy, q.zy);
+      check_node(op, op == OpType::HardSigmoid ? ab : none, {x.get()}, *y, std::string("unary ") + fb::EnumNameOpType(op));
+    }
+  fb::NodeOptionsUnion silu;
+  auto* so = new fb::ActivationOptionsT;
+  so->activation = fb::Activation::SiLU;
+  silu.type = fb::NodeOptions::ActivationOptions;
+  silu.value = so;
+  QPtr x = act(rng, Shape{3, 70001}, 0.04f, -5);
+  QPtr y = out8(Shape{3, 70001}, 0.02f, -110);
+  check_node(OpType::Activation, silu, {x.get()}, *y, "silu large");
+}

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <deque>
 #include <random>
+#include <string>
 
 #include "core/quant.h"
 #include "reference/kernel.h"
@@ -270,6 +271,53 @@ TEST_CASE("int8 Add, Sub, Mul with broadcasting; Relu and Clip") {
     u.type = fb::NodeOptions::ClipOptions;
     u.value = o;
     check_q8(OpType::Clip, u, {&x}, {&real(x)}, s, "clip");
+  }
+}
+
+TEST_CASE("int8 Activation / Sigmoid / Tanh / HardSwish tables are within half an output step of float") {
+  // The table is quantize(f(dequantize(x))): nearest rounding of the exact value, so at most half
+  // a step from the float kernel on the dequantized input (plus float-vs-double evaluation of f).
+  std::mt19937 rng(15);
+  const fb::Activation kinds[] = {fb::Activation::Sigmoid, fb::Activation::SiLU, fb::Activation::GELU, fb::Activation::GELUTanh,
+                                  fb::Activation::HardSwish, fb::Activation::HardSigmoid, fb::Activation::Tanh};
+  const float ranges[][2] = {{-8, 8}, {-3, 0.5f}, {0.1f, 6}};
+  auto check_half = [](OpType op, const fb::NodeOptionsUnion& u, QT& x, Shape s, const std::string& what) {
+    CAPTURE(what);
+    QT& fx = real(x);
+    QT& fy = make(DType::Float32, s);
+    REQUIRE(run(op, u, {&fx}, fy).is_ok());
+    std::vector<float> fv(fy.as<float>(), fy.as<float>() + fy.n());
+    QT& qy = act(fv, s);
+    std::fill(qy.bytes.begin(), qy.bytes.end(), 0);
+    Status st = run(op, u, {&x}, qy);
+    REQUIRE_MESSAGE(st.is_ok(), st.message());
+    QT& back = real(qy);
+    double worst = 0;
+    for (int64_t i = 0; i < fy.n(); ++i) worst = std::max(worst, static_cast<double>(std::fabs(back.as<float>()[i] - fy.as<float>()[i])));
+    CAPTURE(qy.scale[0]);
+    CHECK(worst <= 0.5 * qy.scale[0] * 1.001 + 1e-5);
+    CHECK(worst > 0);  // really quantized
+  };
+  for (fb::Activation kind : kinds)
+    for (const auto& r : ranges) {
+      fb::NodeOptionsUnion u;
+      auto* o = new fb::ActivationOptionsT;
+      o->activation = kind;
+      o->activation_min = kind == fb::Activation::HardSigmoid ? 0.2f : 0;
+      o->activation_max = kind == fb::Activation::HardSigmoid ? 0.5f : 0;
+      u.type = fb::NodeOptions::ActivationOptions;
+      u.value = o;
+      Shape s{4, 300};
+      QT& x = act(rnd(rng, s.numel(), r[0], r[1]), s);
+      check_half(OpType::Activation, u, x, s, std::string(fb::EnumNameActivation(kind)) + " " + std::to_string(r[0]));
+      g_pool.clear();
+    }
+  fb::NodeOptionsUnion none;
+  for (OpType op : {OpType::Sigmoid, OpType::Tanh, OpType::HardSwish}) {
+    Shape s{4, 300};
+    QT& x = act(rnd(rng, s.numel(), -5, 4), s);
+    check_half(op, none, x, s, fb::EnumNameOpType(op));
+    g_pool.clear();
   }
 }
 

@@ -3,10 +3,12 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <random>
 
 #include "compiler.h"
+#include "compiler/onnx_builder.h"
 #include "core/plan_format.h"
 #include "quant/calib_data.h"
 #include "quant/executor.h"
@@ -121,7 +123,7 @@ TEST_CASE("quantizing a CNN: int8 plan close to fp32 and under 0.3x the ONNX fil
   CHECK(q.report.sqnr_db > 30.0);
 }
 
-TEST_CASE("the small CNN of the CLI tests quantizes, keeping its LayerNorm and HardSwish conv in fp32") {
+TEST_CASE("the small CNN of the CLI tests quantizes, keeping its LayerNorm in fp32 (its HardSwish is an int8 table)") {
   Quantized q = quantize(data_path("tests/data/small_cnn.onnx"), "image=2x3x17x15", 64);
   auto plan8 = load(q.bytes);
   auto fp32 = test::compile_onnx(data_path("tests/data/small_cnn.onnx"), {"image=2x3x17x15"});
@@ -140,6 +142,48 @@ TEST_CASE("the small CNN of the CLI tests quantizes, keeping its LayerNorm and H
   REQUIRE(want.is_ok());
   REQUIRE(got.is_ok());
   CHECK(sqnr_db((*want)[0], (*got)[0]) > 25.0);
+}
+
+TEST_CASE("Conv + SiLU quantizes to an int8 Conv and an int8 Activation table, no Q/DQ between them") {
+  // x -> Conv -> x*sigmoid(x) (fused to SiLU, fused into the Conv, split off again for int8) ->
+  // Conv -> y: with no budget everything is int8 inside; the only Q/DQ are at the graph's edges.
+  test::OnnxBuilder b(13);
+  std::string x = b.input("image", {2, 3, 8, 8});
+  using A = test::OnnxBuilder::Attr;
+  std::string c1 = b.node("Conv", {x, b.random({8, 3, 3, 3}), b.random({8})}, {A::list("kernel_shape", {3, 3}), A::list("pads", {1, 1, 1, 1})});
+  std::string s1 = b.node("Mul", {c1, b.node("Sigmoid", {c1})});
+  std::string c2 = b.node("Conv", {s1, b.random({4, 8, 1, 1}), b.random({4})}, {A::list("kernel_shape", {1, 1})});
+  b.output(c2, 4);
+  const std::string model = b.save("quant_conv_silu");
+  compiler::quant::QuantizeOptions qo;
+  qo.max_drop = -1;
+  Quantized q = quantize(model, "image=2x3x8x8", 64, qo);
+  auto plan8 = load(q.bytes);
+  int int8_silu = 0, quantize_nodes = 0, dequantize_nodes = 0;
+  for (const NodeDesc& n : plan8->nodes()) {
+    quantize_nodes += n.op == OpType::QuantizeLinear;
+    dequantize_nodes += n.op == OpType::DequantizeLinear;
+    if (n.op == OpType::Activation) {
+      CHECK(plan8->tensors()[static_cast<size_t>(n.inputs[0])].dtype == DType::Int8);
+      CHECK(plan8->tensors()[static_cast<size_t>(n.outputs[0])].dtype == DType::Int8);
+      int8_silu++;
+    }
+  }
+  CHECK(int8_silu == 1);
+  CHECK(quantize_nodes == 1);    // the graph input
+  CHECK(dequantize_nodes == 1);  // the graph output
+  auto fp32 = test::compile_onnx(model, {"image=2x3x8x8"});
+  REQUIRE(fp32.is_ok());
+  for (const char* backend : {"reference", "auto"}) {
+    CAPTURE(backend);
+    auto in = random_input(Shape{2, 3, 8, 8}, 7);
+    auto want = test::run_plan(fp32->plan, {in}, "reference");
+    auto got = test::run_plan(plan8, {in}, backend);
+    REQUIRE(want.is_ok());
+    REQUIRE_MESSAGE(got.is_ok(), got.status().message());
+    CHECK(sqnr_db((*want)[0], (*got)[0]) > 20.0);  // random weights, 4 outputs: ~24 dB
+  }
+  std::remove(model.c_str());
 }
 
 TEST_CASE("every calibration method and per-tensor weights give a working plan; the budget backs off layers") {

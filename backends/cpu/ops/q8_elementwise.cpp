@@ -1,10 +1,12 @@
 // Elementwise int8 ops on the CPU, bit-exact with the reference (backends/reference/ops/quant_q8.cpp,
 // binary_q8.cpp): QuantizeLinear / DequantizeLinear per tensor (the edges of an int8 plan's float
-// islands; vectorized in simd/q8_<isa>.cpp), and Add / Sub / Mul / Relu / Clip on int8.
+// islands; vectorized in simd/q8_<isa>.cpp), and Add / Sub / Mul / Relu / Clip / Activation /
+// Sigmoid / Tanh / HardSwish / HardSigmoid on int8.
 //
 // An int8 binary op's result depends only on the two input bytes, so it is a 256 x 256 table built
 // at prepare with the reference's own arithmetic (quant::multiply_by_multiplier / requantize in the
-// same order), and Relu / Clip a 256-entry table: exact by construction, one load per element.
+// same order), and each unary op a 256-entry table (Relu / Clip: the reference's requantize;
+// SiLU, GELU, ...: ref::activation_table_q8): exact by construction, one load per element.
 // Broadcasting: equal shapes and a scalar operand are flat loops, anything else walks the
 // reference's broadcast iterator.
 #include <algorithm>
@@ -14,6 +16,11 @@
 #include "cpu/ops/q8_ops.h"
 #include "reference/ops/q8_util.h"
 #include "reference/ops/util.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define TERN_Q8_LUT_VBMI 1
+#endif
 
 namespace tern::cpu {
 
@@ -95,16 +102,46 @@ class BinaryTableKernel final : public CpuKernel {
   std::vector<int8_t> table_;  // [a byte][b byte]
 };
 
+// y[i] = table[uint8(x[i])]: a plain loop, or with AVX-512 VBMI two 128-entry byte permutes per 64
+// bytes (vpermi2b on the low 7 bits, the top bit picks the half). The same table either way.
+void lut_scalar(const int8_t* x, int8_t* y, int64_t n, const int8_t* table) {
+  for (int64_t i = 0; i < n; ++i) y[i] = table[static_cast<uint8_t>(x[i])];
+}
+#if TERN_Q8_LUT_VBMI
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void lut_vbmi(const int8_t* x, int8_t* y, int64_t n, const int8_t* table) {
+  const __m512i t0 = _mm512_loadu_si512(table), t1 = _mm512_loadu_si512(table + 64);
+  const __m512i t2 = _mm512_loadu_si512(table + 128), t3 = _mm512_loadu_si512(table + 192);
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const __m512i v = _mm512_loadu_si512(x + i);
+    const __m512i lo = _mm512_permutex2var_epi8(t0, v, t1);  // table[v & 127]
+    const __m512i hi = _mm512_permutex2var_epi8(t2, v, t3);  // table[128 + (v & 127)]
+    _mm512_storeu_si512(y + i, _mm512_mask_blend_epi8(_mm512_movepi8_mask(v), lo, hi));
+  }
+  lut_scalar(x + i, y + i, n - i, table);
+}
+#endif
+using LutFn = void (*)(const int8_t*, int8_t*, int64_t, const int8_t*);
+// The vector form only where the int8 kernels run the AVX-512 variant (TERN_CPU_ISA can force a
+// narrower one) and the CPU has VBMI.
+LutFn lut_for(const simd::Q8Kernels& kt) {
+#if TERN_Q8_LUT_VBMI
+  if (kt.isa == simd::Isa::Avx512 && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw")) return lut_vbmi;
+#else
+  (void)kt;
+#endif
+  return lut_scalar;
+}
+
 class UnaryTableKernel final : public CpuKernel {
  public:
   Status run(void*) override {
     const int8_t* x = x_->as<int8_t>();
     int8_t* y = y_->as<int8_t>();
-    detail::for_parts(threads_, parts_, n_, [&](int, int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) y[i] = table_[static_cast<uint8_t>(x[i])];
-    });
+    detail::for_parts(threads_, parts_, n_, [&](int, int64_t lo, int64_t hi) { lut_(x + lo, y + lo, hi - lo, table_.data()); });
     return Status::ok();
   }
+  LutFn lut_ = lut_scalar;
   Threads* threads_ = nullptr;
   int parts_ = 1;
   const TensorRef *x_ = nullptr, *y_ = nullptr;
@@ -195,14 +232,27 @@ KernelResult create_q8_unary(const Context& ctx, const NodeView& node, TensorSpa
   if (!q8_kernels_enabled() || !per_tensor_q8(x) || !per_tensor_q8(y) || x->numel() != y->numel())
     return std::unique_ptr<CpuKernel>();
   ref::ActivationParams act;
+  auto k = std::make_unique<UnaryTableKernel>();
+  const void* ov = node.options ? node.options->value : nullptr;
   if (node.op == OpType::Relu) {
     act.kind = fb::Activation::Relu;
   } else if (node.op == OpType::Clip) {
-    if (!node.options || !node.options->value) return std::unique_ptr<CpuKernel>();
-    const auto& o = *static_cast<const fb::ClipOptionsT*>(node.options->value);
+    if (!ov) return std::unique_ptr<CpuKernel>();
+    const auto& o = *static_cast<const fb::ClipOptionsT*>(ov);
     act = {fb::Activation::Clip, o.min, o.max};
   } else {
-    return std::unique_ptr<CpuKernel>();
+    // Activation / Sigmoid / Tanh / HardSwish / HardSigmoid: the reference's own table (q8_util.h).
+    const auto* ao = node.op == OpType::Activation ? static_cast<const fb::ActivationOptionsT*>(ov) : nullptr;
+    const auto* ab = node.op == OpType::HardSigmoid ? static_cast<const fb::AlphaBetaOptionsT*>(ov) : nullptr;
+    if (!ref::table_activation(node.op, ao, ab, &act)) return std::unique_ptr<CpuKernel>();
+    ref::activation_table_q8(act, ref::q_scale(*x), ref::q_zero(*x), ref::q_scale(*y), ref::q_zero(*y), k->table_.data());
+    k->lut_ = lut_for(simd::q8_kernels());
+    k->threads_ = ctx.threads;
+    k->x_ = x;
+    k->y_ = y;
+    k->n_ = y->numel();
+    k->parts_ = parts_for(ctx, k->n_);
+    return std::unique_ptr<CpuKernel>(std::move(k));
   }
   // The reference's arithmetic (binary_q8.cpp unary_q8) for each of the 256 inputs.
   const float s_x = ref::q_scale(*x), s_y = ref::q_scale(*y);
@@ -210,8 +260,8 @@ KernelResult create_q8_unary(const Context& ctx, const NodeView& node, TensorSpa
   int32_t lo, hi;
   ref::q8_activation_bounds(act, s_y, z_y, &lo, &hi);
   const quant::Multiplier m = ref::make_multiplier(s_x, 1.0, s_y);
-  auto k = std::make_unique<UnaryTableKernel>();
   for (int i = 0; i < 256; ++i) k->table_[static_cast<size_t>(i)] = quant::requantize(static_cast<int8_t>(i) - z_x, m, z_y, lo, hi);
+  k->lut_ = lut_for(simd::q8_kernels());
   k->threads_ = ctx.threads;
   k->x_ = x;
   k->y_ = y;

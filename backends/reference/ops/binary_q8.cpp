@@ -6,6 +6,8 @@
 // s / (2 * max(s_a, s_b)) <= 1/2), added, and requantized to s_y with the multiplier
 // 2 * max(s_a, s_b) / (2^20 * s_y). Mul: acc = (a - z_a)(b - z_b), multiplier s_a * s_b / s_y.
 // Relu / Clip: y = clamp(requantize(x - z_x, s_x / s_y) + z_y) within the activation's bounds.
+// Activation (SiLU, GELU, ...) and Sigmoid / Tanh / HardSwish / HardSigmoid: a 256-entry table,
+// quantize(f(dequantize(x))) (q8_util.h activation_table_q8).
 #include <algorithm>
 
 #include "reference/ops/q8_util.h"
@@ -51,7 +53,17 @@ Status unary_q8(const KernelContext& ctx) {
     const auto& o = ctx.opts<fb::ClipOptionsT>();
     act = {fb::Activation::Clip, o.min, o.max};
   } else {
-    return ctx.unsupported("this op has no int8 form (Relu and Clip do)");
+    // Activation / Sigmoid / Tanh / HardSwish / HardSigmoid: the 256-entry table of q8_util.h.
+    const fb::ActivationOptionsT* ao = ctx.op == OpType::Activation && ctx.options ? &ctx.opts<fb::ActivationOptionsT>() : nullptr;
+    const fb::AlphaBetaOptionsT* ab = ctx.op == OpType::HardSigmoid && ctx.options ? &ctx.opts<fb::AlphaBetaOptionsT>() : nullptr;
+    if (!table_activation(ctx.op, ao, ab, &act))
+      return ctx.unsupported("this op has no int8 form (Relu, Clip, Activation, Sigmoid, Tanh, HardSwish, HardSigmoid do)");
+    int8_t table[256];
+    activation_table_q8(act, q_scale(x), q_zero(x), q_scale(*y), q_zero(*y), table);
+    const int8_t* px = x.as<int8_t>();
+    int8_t* py = y->as<int8_t>();
+    for (int64_t i = 0, n = x.numel(); i < n; ++i) py[i] = table[static_cast<uint8_t>(px[i])];
+    return Status::ok();
   }
   const float s_x = q_scale(x), s_y = q_scale(*y);
   const int32_t z_x = q_zero(x), z_y = q_zero(*y);

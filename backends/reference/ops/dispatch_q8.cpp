@@ -1,6 +1,6 @@
 // int8 dispatch: the ops that keep their OpType in an int8 plan (Conv, Gemm, MatMul, Add, Sub, Mul,
-// Relu, Clip, AveragePool, GlobalAveragePool) run their *_q8 kernel when the first input is an int8
-// tensor carrying a Quantization, and the float kernel otherwise. Decided per call from the tensors
+// Relu, Clip, Activation, Sigmoid, Tanh, HardSwish, HardSigmoid, AveragePool, GlobalAveragePool) run
+// their *_q8 kernel when the first input is an int8 tensor carrying a Quantization, and the float kernel otherwise. Decided per call from the tensors
 // (the kernel table is keyed by op only); the check is two loads.
 #include "reference/ops/q8_util.h"
 
@@ -15,6 +15,7 @@ Status gemm_dispatch(const KernelContext& c) { return quantized(c) ? gemm_q8(c) 
 Status matmul_dispatch(const KernelContext& c) { return quantized(c) ? matmul_q8(c) : matmul(c); }
 Status binary_dispatch(const KernelContext& c) { return quantized(c) ? binary_q8(c) : binary(c); }
 Status unary_dispatch(const KernelContext& c) { return quantized(c) ? unary_q8(c) : unary(c); }
+Status activation_dispatch(const KernelContext& c) { return quantized(c) ? unary_q8(c) : activation(c); }
 Status pool_dispatch(const KernelContext& c) { return quantized(c) ? pool_q8(c) : pool(c); }
 Status global_pool_dispatch(const KernelContext& c) { return quantized(c) ? pool_q8(c) : global_pool(c); }
 
@@ -26,7 +27,9 @@ KernelEntry q8_kernel_for(OpType op) {
     case OpType::Gemm: return {gemm_dispatch, nullptr};
     case OpType::MatMul: return {matmul_dispatch, nullptr};
     case OpType::Add: case OpType::Sub: case OpType::Mul: return {binary_dispatch, nullptr};
-    case OpType::Relu: case OpType::Clip: return {unary_dispatch, nullptr};
+    case OpType::Relu: case OpType::Clip: case OpType::Sigmoid: case OpType::Tanh: case OpType::HardSwish:
+    case OpType::HardSigmoid: return {unary_dispatch, nullptr};
+    case OpType::Activation: return {activation_dispatch, nullptr};
     case OpType::AveragePool: return {pool_dispatch, pool_scratch};  // scratch: channels_last only
     case OpType::GlobalAveragePool: return {global_pool_dispatch, nullptr};
     case OpType::QuantizeLinear: return {quantize_linear, nullptr};

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/quant.h"
 #include "reference/kernel.h"
@@ -77,6 +78,52 @@ inline bool q8_activation_bounds(const ActivationParams& a, float s_out, int32_t
     case fb::Activation::None: *lo = quant::kQMin; *hi = quant::kQMax; return true;
     case fb::Activation::Relu: quant::activation_bounds(0.0f, INFINITY, s_out, z_out, lo, hi); return true;
     case fb::Activation::Clip: quant::activation_bounds(a.min, a.max, s_out, z_out, lo, hi); return true;
+    default: return false;
+  }
+}
+
+// int8 element-wise activation (Activation op, standalone Sigmoid / Tanh / HardSwish / HardSigmoid):
+// y_q = quantize_value((float)f(dequantize_value(x_q; s_x, z_x)); s_y, z_y), with f evaluated in
+// double. The result depends only on the input byte, so this is the one definition of a 256-entry
+// table that the reference kernel and the CPU kernel both build (index: the input byte as uint8).
+inline double activate_double(const ActivationParams& a, double x) {
+  switch (a.kind) {
+    case fb::Activation::None: return x;
+    case fb::Activation::Relu: return x < 0.0 ? 0.0 : x;
+    case fb::Activation::Clip: return std::min(std::max(x, static_cast<double>(a.min)), static_cast<double>(a.max));
+    case fb::Activation::Sigmoid: return 1.0 / (1.0 + std::exp(-x));
+    case fb::Activation::SiLU: return x / (1.0 + std::exp(-x));
+    case fb::Activation::GELU: return 0.5 * x * (1.0 + std::erf(x * 0.70710678118654752440));
+    case fb::Activation::GELUTanh: return 0.5 * x * (1.0 + std::tanh(0.79788456080286535588 * (x + 0.044715 * x * x * x)));
+    case fb::Activation::HardSwish: return x * std::min(std::max(x / 6.0 + 0.5, 0.0), 1.0);
+    case fb::Activation::HardSigmoid: return std::min(std::max(static_cast<double>(a.min) * x + static_cast<double>(a.max), 0.0), 1.0);
+    case fb::Activation::Tanh: return std::tanh(x);
+  }
+  return x;
+}
+inline void activation_table_q8(const ActivationParams& a, float s_x, int32_t z_x, float s_y, int32_t z_y, int8_t table[256]) {
+  for (int i = 0; i < 256; ++i) {
+    const int8_t q = static_cast<int8_t>(static_cast<uint8_t>(i));
+    const double x = static_cast<double>(quant::dequantize_value(q, s_x, z_x));
+    table[i] = quant::quantize_value(static_cast<float>(activate_double(a, x)), s_y, z_y);
+  }
+}
+
+// The function a table node applies: the Activation op's options (`ao`), or the standalone unary
+// op's own (HardSigmoid: `ab`). False for any other op or a missing options table.
+inline bool table_activation(OpType op, const fb::ActivationOptionsT* ao, const fb::AlphaBetaOptionsT* ab, ActivationParams* a) {
+  switch (op) {
+    case OpType::Activation:
+      if (!ao) return false;
+      *a = activation_of(*ao);
+      return true;
+    case OpType::Sigmoid: *a = {fb::Activation::Sigmoid, 0, 0}; return true;
+    case OpType::Tanh: *a = {fb::Activation::Tanh, 0, 0}; return true;
+    case OpType::HardSwish: *a = {fb::Activation::HardSwish, 0, 0}; return true;
+    case OpType::HardSigmoid:
+      if (!ab) return false;
+      *a = {fb::Activation::HardSigmoid, ab->alpha, ab->beta};
+      return true;
     default: return false;
   }
 }
