@@ -23,6 +23,7 @@
 #include "core/quant.h"
 #include "cpu/cpu_kernel.h"
 #include "cpu/simd/q8.h"
+#include "support/harness.h"
 #include "reference/kernel.h"
 
 using namespace tern;
@@ -281,21 +282,9 @@ void check_node(OpType op, const fb::NodeOptionsUnion& opts, std::vector<QTensor
 
 fb::NodeOptionsUnion conv_opts(int rank, int k, int s, int d, int p, int group, fb::Activation a = fb::Activation::None,
                                float amin = 0, float amax = 0) {
-  fb::NodeOptionsUnion u;
-  auto* o = new fb::ConvOptionsT;
-  for (int i = 0; i < rank; ++i) {
-    o->kernel_shape.push_back(k);
-    o->strides.push_back(s);
-    o->dilations.push_back(d);
-  }
-  for (int i = 0; i < 2 * rank; ++i) o->pads.push_back(p);
-  o->group = group;
-  o->activation = a;
-  o->activation_min = amin;
-  o->activation_max = amax;
-  u.type = fb::NodeOptions::ConvOptions;
-  u.value = o;
-  return u;
+  const auto n = static_cast<size_t>(rank);
+  return tern::test::conv_options(std::vector<int32_t>(n, k), std::vector<int32_t>(n, s), std::vector<int32_t>(n, d),
+                                  std::vector<int32_t>(2 * n, p), group, a, amin, amax);
 }
 
 }  // namespace

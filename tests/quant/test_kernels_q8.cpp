@@ -12,6 +12,7 @@
 
 #include "core/quant.h"
 #include "reference/kernel.h"
+#include "support/harness.h"
 
 using namespace tern;
 
@@ -149,19 +150,7 @@ void check_q8(OpType op, const fb::NodeOptionsUnion& opts, std::vector<QT*> qins
 
 fb::NodeOptionsUnion conv_opts(std::vector<int32_t> k, std::vector<int32_t> s, std::vector<int32_t> d, std::vector<int32_t> p, int group,
                                fb::Activation a = fb::Activation::None, float amin = 0, float amax = 0) {
-  fb::NodeOptionsUnion u;
-  auto* o = new fb::ConvOptionsT;
-  o->kernel_shape = k;
-  o->strides = s;
-  o->dilations = d;
-  o->pads = p;
-  o->group = group;
-  o->activation = a;
-  o->activation_min = amin;
-  o->activation_max = amax;
-  u.type = fb::NodeOptions::ConvOptions;
-  u.value = o;
-  return u;
+  return tern::test::conv_options(std::move(k), std::move(s), std::move(d), std::move(p), group, a, amin, amax);
 }
 
 }  // namespace

@@ -136,4 +136,21 @@ fb::NodeOptionsUnion make_options(T value) {
   return u;
 }
 
+// Conv options: per spatial dim kernel / strides / dilations, pads (all begins, then all ends),
+// groups and a fused activation.
+inline fb::NodeOptionsUnion conv_options(std::vector<int32_t> k, std::vector<int32_t> s, std::vector<int32_t> d,
+                                         std::vector<int32_t> p, int group, fb::Activation a = fb::Activation::None,
+                                         float amin = 0, float amax = 0) {
+  fb::ConvOptionsT o;
+  o.kernel_shape = std::move(k);
+  o.strides = std::move(s);
+  o.dilations = std::move(d);
+  o.pads = std::move(p);
+  o.group = group;
+  o.activation = a;
+  o.activation_min = amin;
+  o.activation_max = amax;
+  return make_options(std::move(o));
+}
+
 }  // namespace tern::test

@@ -149,6 +149,21 @@ class UnaryTableKernel final : public CpuKernel {
   std::array<int8_t, 256> table_{};
 };
 
+// Quantize / Dequantize kernels: `q`, the int8 side (y or x), gives the scale and zero point.
+template <typename K>
+KernelResult make_convert(const Context& ctx, const TensorRef* x, const TensorRef* y, const TensorRef* q) {
+  auto k = std::make_unique<K>();
+  k->kt_ = &simd::q8_kernels();
+  k->threads_ = ctx.threads;
+  k->x_ = x;
+  k->y_ = y;
+  k->n_ = y->numel();
+  k->parts_ = parts_for(ctx, k->n_);
+  k->scale_ = ref::q_scale(*q);
+  k->zp_ = ref::q_zero(*q);
+  return std::unique_ptr<CpuKernel>(std::move(k));
+}
+
 }  // namespace
 
 KernelResult create_q8_quantize(const Context& ctx, const NodeView&, TensorSpan in, TensorSpan out,
@@ -157,16 +172,7 @@ KernelResult create_q8_quantize(const Context& ctx, const NodeView&, TensorSpan 
   const TensorRef* y = detail::at(out, 0);
   if (!q8_kernels_enabled() || !x || !y || x->dtype != DType::Float32 || !per_tensor_q8(y) || x->numel() != y->numel())
     return std::unique_ptr<CpuKernel>();
-  auto k = std::make_unique<QuantizeKernel>();
-  k->kt_ = &simd::q8_kernels();
-  k->threads_ = ctx.threads;
-  k->x_ = x;
-  k->y_ = y;
-  k->n_ = y->numel();
-  k->parts_ = parts_for(ctx, k->n_);
-  k->scale_ = ref::q_scale(*y);
-  k->zp_ = ref::q_zero(*y);
-  return std::unique_ptr<CpuKernel>(std::move(k));
+  return make_convert<QuantizeKernel>(ctx, x, y, y);
 }
 
 KernelResult create_q8_dequantize(const Context& ctx, const NodeView&, TensorSpan in, TensorSpan out,
@@ -175,16 +181,7 @@ KernelResult create_q8_dequantize(const Context& ctx, const NodeView&, TensorSpa
   const TensorRef* y = detail::at(out, 0);
   if (!q8_kernels_enabled() || !x || !y || y->dtype != DType::Float32 || !per_tensor_q8(x) || x->numel() != y->numel())
     return std::unique_ptr<CpuKernel>();
-  auto k = std::make_unique<DequantizeKernel>();
-  k->kt_ = &simd::q8_kernels();
-  k->threads_ = ctx.threads;
-  k->x_ = x;
-  k->y_ = y;
-  k->n_ = y->numel();
-  k->parts_ = parts_for(ctx, k->n_);
-  k->scale_ = ref::q_scale(*x);
-  k->zp_ = ref::q_zero(*x);
-  return std::unique_ptr<CpuKernel>(std::move(k));
+  return make_convert<DequantizeKernel>(ctx, x, y, x);
 }
 
 KernelResult create_q8_binary(const Context& ctx, const NodeView& node, TensorSpan in, TensorSpan out,
