@@ -20,6 +20,22 @@ bool is_f32_const(const ir::Value* v) { return v && v->dtype == DType::Float32 &
 template <typename T> T* opts(ir::Node& n) { return static_cast<T*>(n.options.value); }
 template <typename T> const T* opts(const ir::Node& n) { return static_cast<const T*>(n.options.value); }
 
+// The fused-activation fields of a Conv / Gemm / MatMul (all null for any other op).
+struct FusedActivation {
+  fb::Activation* kind = nullptr;
+  float* lo = nullptr;
+  float* hi = nullptr;
+};
+FusedActivation fused_activation(ir::Node& n) {
+  auto fields = [](auto* o) { return FusedActivation{&o->activation, &o->activation_min, &o->activation_max}; };
+  switch (n.op) {
+    case OpType::Conv: return fields(opts<fb::ConvOptionsT>(n));
+    case OpType::Gemm: return fields(opts<fb::GemmOptionsT>(n));
+    case OpType::MatMul: return fields(opts<fb::MatMulOptionsT>(n));
+    default: return {};
+  }
+}
+
 }  // namespace
 
 bool is_quantizable(const ir::Node& n) {
@@ -110,18 +126,7 @@ size_t fold_activations(ir::Graph& g) {
     ir::Value* x = act.inputs[0];
     ir::Node* p = x ? x->producer : nullptr;
     if (!p || x->is_graph_output || users[x].size() != 1 || x->dtype != DType::Float32) continue;
-    fb::Activation* kind = nullptr;
-    float *lo = nullptr, *hi = nullptr;
-    if (p->op == OpType::Conv) {
-      auto* o = opts<fb::ConvOptionsT>(*p);
-      kind = &o->activation, lo = &o->activation_min, hi = &o->activation_max;
-    } else if (p->op == OpType::Gemm) {
-      auto* o = opts<fb::GemmOptionsT>(*p);
-      kind = &o->activation, lo = &o->activation_min, hi = &o->activation_max;
-    } else if (p->op == OpType::MatMul) {
-      auto* o = opts<fb::MatMulOptionsT>(*p);
-      kind = &o->activation, lo = &o->activation_min, hi = &o->activation_max;
-    }
+    auto [kind, lo, hi] = fused_activation(*p);
     if (!kind || *kind != fb::Activation::None) continue;
     if (act.op == OpType::Relu) {
       *kind = fb::Activation::Relu;
@@ -146,18 +151,7 @@ size_t unfuse_float_activations(ir::Graph& g) {
   for (auto& n : g.nodes()) order.push_back(n.get());
   size_t count = 0;
   for (ir::Node* p : order) {
-    fb::Activation* kind = nullptr;
-    float *lo = nullptr, *hi = nullptr;
-    if (p->op == OpType::Conv) {
-      auto* o = opts<fb::ConvOptionsT>(*p);
-      kind = &o->activation, lo = &o->activation_min, hi = &o->activation_max;
-    } else if (p->op == OpType::Gemm) {
-      auto* o = opts<fb::GemmOptionsT>(*p);
-      kind = &o->activation, lo = &o->activation_min, hi = &o->activation_max;
-    } else if (p->op == OpType::MatMul) {
-      auto* o = opts<fb::MatMulOptionsT>(*p);
-      kind = &o->activation, lo = &o->activation_min, hi = &o->activation_max;
-    }
+    auto [kind, lo, hi] = fused_activation(*p);
     if (!kind || act_ok(*kind) || p->outputs.empty() || !p->outputs[0] || p->outputs[0]->dtype != DType::Float32) continue;
     ir::Value* y = p->outputs[0];
     ir::Value* t = g.add_value(g.unique_name(y->name + "_preact"));
