@@ -72,6 +72,14 @@ class Executable {
   virtual ~Executable() = default;
   // Runs the partition's nodes in order. Must not allocate. Not thread-safe: one run at a time.
   virtual Status execute() = 0;
+  // Per-node timing (`tern bench --profile`): from now on, every execute() adds each node's wall
+  // time in nanoseconds to ns[i] (i = the node's position in Subgraph::nodes; ns.size() == number of
+  // nodes, kept alive by the caller); an empty span turns it off. Returns false when the backend
+  // cannot time single nodes (the caller then times the whole partition).
+  virtual bool set_profile(std::span<uint64_t> ns) {
+    (void)ns;
+    return false;
+  }
 };
 
 class Backend {

@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -166,6 +167,8 @@ Status Session::init(const SessionOptions& options) {
     Result<std::unique_ptr<Executable>> exe = b->prepare(g, bo);
     if (!exe.is_ok()) return exe.status();
     part.exe = std::move(exe).value();
+    part.backend = b->name();
+    part.first_node = pd.first_node;
     bool listed = false;
     for (const std::string& u : used) listed |= u == b->name();
     if (!listed) used.push_back(b->name());
@@ -196,11 +199,38 @@ Status Session::set_input(size_t i, DType dtype, const Shape& shape, const void*
 }
 
 Status Session::run() {
-  for (Part& p : parts_) TERN_RETURN_IF_ERROR(p.exe->execute());
+  if (profiling_) {
+    for (Part& p : parts_) {
+      const auto t0 = std::chrono::steady_clock::now();
+      TERN_RETURN_IF_ERROR(p.exe->execute());
+      if (!p.per_node)
+        p.node_ns[0] += static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+    }
+  } else {
+    for (Part& p : parts_) TERN_RETURN_IF_ERROR(p.exe->execute());
+  }
   if (carry_state_)
     for (const StateDesc& s : plan_->states())
       std::memcpy(tensors_[s.input].data, tensors_[s.output].data, tensors_[s.input].bytes());
   return Status::ok();
+}
+
+void Session::enable_profiling() {
+  for (Part& p : parts_) {
+    p.node_ns.assign(p.nodes.size(), 0);
+    p.per_node = !p.nodes.empty() && p.exe->set_profile(p.node_ns);
+    if (!p.per_node) p.node_ns.assign(1, 0);
+  }
+  profiling_ = true;
+}
+
+std::vector<Session::NodeTime> Session::profile() const {
+  std::vector<NodeTime> out;
+  for (const Part& p : parts_)
+    for (size_t i = 0; i < p.node_ns.size(); ++i)
+      out.push_back({p.first_node + static_cast<uint32_t>(i), p.backend, p.node_ns[i], !p.per_node});
+  return out;
 }
 
 void Session::reset_state() {

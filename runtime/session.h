@@ -46,12 +46,29 @@ class Session {
   // Zeroes every carried state input (start of a new stream).
   void reset_state();
 
+  // Per-node timing (`tern bench --profile`). After enable_profiling(), every run adds each node's
+  // wall time to its entry; a backend that cannot time single nodes (Vulkan: its GPU time is in
+  // the timestamp queries) is timed per partition, reported on the partition's first node with
+  // `whole_partition` set. Timing costs two clock reads per node.
+  struct NodeTime {
+    uint32_t node = 0;          // index into plan().nodes()
+    const char* backend = "";   // what ran it
+    uint64_t ns = 0;            // summed over the runs since enable_profiling()
+    bool whole_partition = false;
+  };
+  void enable_profiling();
+  std::vector<NodeTime> profile() const;
+
  private:
   Session() = default;
   Status init(const SessionOptions& options);
 
   struct Part {
     std::unique_ptr<Executable> exe;
+    const char* backend = "";
+    uint32_t first_node = 0;
+    std::vector<uint64_t> node_ns;  // profiling: per node, or one entry for the whole partition
+    bool per_node = false;
     std::vector<NodeView> nodes;
     std::vector<int32_t> inputs, outputs;
   };
@@ -63,6 +80,7 @@ class Session {
   std::vector<Part> parts_;
   std::string backend_summary_;
   bool carry_state_ = false;
+  bool profiling_ = false;
 };
 
 }  // namespace tern

@@ -1,6 +1,8 @@
 #include "cpu/cpu_backend.h"
 
+#include <chrono>
 #include <cstdlib>
+#include <span>
 #include <vector>
 
 #include "cpu/cpu_kernel.h"
@@ -92,15 +94,31 @@ class CpuExecutable final : public Executable {
   }
 
   Status execute() override {
-    for (Step& s : steps_) {
-      if (s.kernel) TERN_RETURN_IF_ERROR(s.kernel->run(scratch_));
-      else TERN_RETURN_IF_ERROR(s.ref_fn(s.ref));
+    if (!profile_.empty()) return execute_profiled();
+    for (Step& s : steps_) TERN_RETURN_IF_ERROR(run_step(s));
+    return Status::ok();
+  }
+
+  bool set_profile(std::span<uint64_t> ns) override {
+    profile_ = ns.size() == steps_.size() ? ns : std::span<uint64_t>{};
+    return ns.empty() || !profile_.empty();
+  }
+
+ private:
+  Status run_step(Step& s) { return s.kernel ? s.kernel->run(scratch_) : s.ref_fn(s.ref); }
+
+  Status execute_profiled() {
+    using Clock = std::chrono::steady_clock;
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      const auto t0 = Clock::now();
+      TERN_RETURN_IF_ERROR(run_step(steps_[i]));
+      profile_[i] += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
     }
     return Status::ok();
   }
 
- private:
   std::unique_ptr<cpu::Threads> threads_;  // declared first: destroyed after the steps
+  std::span<uint64_t> profile_;            // set_profile(): per-step time accumulators, or empty
   std::vector<Step> steps_;
   std::vector<const TensorRef*> in_ptrs_, out_ptrs_;
   void* scratch_ = nullptr;

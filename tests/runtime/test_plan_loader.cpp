@@ -10,6 +10,7 @@
 
 #include "compiler/onnx_builder.h"
 #include "core/plan_format.h"
+#include "session.h"
 #include "support/pipeline.h"
 
 namespace fs = std::filesystem;
@@ -246,6 +247,50 @@ TEST_CASE("loader: constants the CPU backend packed and released still read back
     }
   }
   fs::remove(p);
+}
+
+}  // namespace tern::test
+
+namespace tern::test {
+
+TEST_CASE("session: per-node profiling times every node and leaves the outputs unchanged") {
+  CompiledPlan cp = small_plan();
+  const HostTensor x = small_input();
+  for (const char* backend : {"cpu", "reference"}) {
+    CAPTURE(backend);
+    SessionOptions so;
+    so.backend = backend;
+    auto created = Session::create(cp.plan, so);
+    REQUIRE_MESSAGE(created.is_ok(), created.status().message());
+    Session& s = **created;
+    REQUIRE(s.set_input(0, x.dtype, x.shape, x.bytes.data(), x.bytes.size()).is_ok());
+    REQUIRE(s.run().is_ok());
+    const TensorRef& y = s.output(0);
+    const std::vector<uint8_t> plain(static_cast<uint8_t*>(y.data), static_cast<uint8_t*>(y.data) + y.bytes());
+    CHECK(s.profile().empty());  // nothing until enabled
+    s.enable_profiling();
+    for (int i = 0; i < 3; ++i) REQUIRE(s.run().is_ok());
+    CHECK(std::memcmp(y.data, plain.data(), plain.size()) == 0);
+    const std::vector<Session::NodeTime> prof = s.profile();
+    uint64_t total = 0;
+    if (std::string(backend) == "cpu") {
+      // The CPU backend times each node: one entry per plan node, in order, each nonzero.
+      REQUIRE(prof.size() == cp.plan->nodes().size());
+      for (size_t i = 0; i < prof.size(); ++i) {
+        CHECK(prof[i].node == i);
+        CHECK(!prof[i].whole_partition);
+        CHECK(prof[i].ns > 0);
+        CHECK(std::string(prof[i].backend) == "cpu");
+      }
+    } else {
+      // The reference backend cannot: one entry per partition, on its first node.
+      REQUIRE(prof.size() == cp.plan->partitions().size());
+      CHECK(prof[0].whole_partition);
+      CHECK(prof[0].node == 0);
+    }
+    for (const Session::NodeTime& t : prof) total += t.ns;
+    CHECK(total > 0);
+  }
 }
 
 }  // namespace tern::test

@@ -10,8 +10,11 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include <map>
+
 #include "commands.h"
 #include "npy.h"
+#include "ops/op_defs.h"
 #include "plan/plan.h"
 #include "session.h"
 #ifdef TERN_WITH_VULKAN
@@ -28,6 +31,8 @@ struct BenchArgs {
   std::string backend = "auto";
   std::vector<std::string> inputs;  // NAME=FILE.npy or FILE.npy (inputs in order); others: seeded random data
   bool json = false;
+  bool profile = false;
+  int top = 15;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -99,6 +104,56 @@ Status fill_inputs(Session& s, const std::vector<std::string>& args) {
   return Status::ok();
 }
 
+// The element type a node computes in, for the profile: its first input's (int8 for the int8
+// kernels; QuantizeLinear reads float32).
+const char* node_dtype(const Plan& p, const NodeDesc& n) {
+  for (int32_t t : n.inputs)
+    if (t >= 0) return dtype_name(p.tensors()[static_cast<size_t>(t)].dtype);
+  return "-";
+}
+
+// Time per op kind (op and element type) and the slowest nodes, per run.
+void print_profile(const Plan& p, const std::vector<Session::NodeTime>& prof, int iters, int top) {
+  uint64_t total = 0;
+  for (const Session::NodeTime& t : prof) total += t.ns;
+  if (!total) return;
+  const double per_run = 1e6 * iters;
+  struct Kind {
+    uint64_t ns = 0;
+    int count = 0;
+  };
+  std::map<std::string, Kind> kinds;
+  bool partitions = false;
+  for (const Session::NodeTime& t : prof) {
+    const NodeDesc& n = p.nodes()[t.node];
+    std::string key = t.whole_partition ? std::string("(") + t.backend + " partition)"
+                                        : std::string(ops::op_name(n.op)) + " " + node_dtype(p, n) + " " + t.backend;
+    partitions |= t.whole_partition;
+    kinds[key].ns += t.ns;
+    ++kinds[key].count;
+  }
+  std::vector<std::pair<std::string, Kind>> by(kinds.begin(), kinds.end());
+  std::sort(by.begin(), by.end(), [](const auto& x, const auto& y) { return x.second.ns > y.second.ns; });
+  std::printf("  profile (%d profiled runs, per run; sum of nodes %.3f ms):\n", iters, static_cast<double>(total) / per_run);
+  std::printf("    %-36s %6s %10s %7s\n", "op dtype backend", "nodes", "ms", "%");
+  for (const auto& [k, v] : by)
+    std::printf("    %-36s %6d %10.3f %6.1f%%\n", k.c_str(), v.count, static_cast<double>(v.ns) / per_run,
+                100.0 * static_cast<double>(v.ns) / static_cast<double>(total));
+  std::vector<Session::NodeTime> nodes = prof;
+  std::sort(nodes.begin(), nodes.end(), [](const auto& x, const auto& y) { return x.ns > y.ns; });
+  if (static_cast<int>(nodes.size()) > top) nodes.resize(static_cast<size_t>(top));
+  std::printf("  slowest nodes:\n");
+  for (const Session::NodeTime& t : nodes) {
+    const NodeDesc& n = p.nodes()[t.node];
+    std::string out_shape = n.outputs.empty() || n.outputs[0] < 0 ? "" : p.tensors()[static_cast<size_t>(n.outputs[0])].shape.str();
+    std::printf("    %8.3f ms %5.1f%%  %-14s %-8s %-24s -> %s\n", static_cast<double>(t.ns) / per_run,
+                100.0 * static_cast<double>(t.ns) / static_cast<double>(total), ops::op_name(n.op), node_dtype(p, n),
+                n.name.c_str(), out_shape.c_str());
+  }
+  if (partitions)
+    std::printf("  (a backend that cannot time single nodes is timed per partition, listed under its first node)\n");
+}
+
 void run_bench(const BenchArgs& a) {
   const char* cmd = "bench";
   // Start-up, each phase timed apart: plan load (mmap + verification of the container, checksums
@@ -145,6 +200,15 @@ void run_bench(const BenchArgs& a) {
     gpu_ms = static_cast<double>(gpu_after.gpu_ns - gpu_before.gpu_ns) / 1e6 / a.iters;
 #endif
   if (!st.is_ok()) return report_error(cmd, st.message());
+  // Per-node profile: a separate pass after the measured runs, so the latency above carries no
+  // timing overhead.
+  std::vector<Session::NodeTime> prof;
+  if (a.profile) {
+    s->enable_profiling();
+    for (int i = 0; st.is_ok() && i < a.iters; ++i) st = s->run();
+    if (!st.is_ok()) return report_error(cmd, st.message());
+    prof = s->profile();
+  }
   std::sort(times.begin(), times.end());
   double median = times.empty() ? 0 : (times.size() % 2 ? times[times.size() / 2] : 0.5 * (times[times.size() / 2 - 1] + times[times.size() / 2]));
   double mn = times.empty() ? 0 : times.front(), mx = times.empty() ? 0 : times.back();
@@ -174,6 +238,19 @@ void run_bench(const BenchArgs& a) {
                         {"weights_bytes", weights},
                         {"arena_bytes", arena},
                         {"peak_rss_bytes", rss}};
+    if (a.profile) {
+      nlohmann::json nodes = nlohmann::json::array();
+      for (const Session::NodeTime& t : prof) {
+        const NodeDesc& n = plan->nodes()[t.node];
+        nodes.push_back({{"node", n.name},
+                         {"op", ops::op_name(n.op)},
+                         {"dtype", node_dtype(*plan, n)},
+                         {"backend", t.backend},
+                         {"whole_partition", t.whole_partition},
+                         {"ms_per_run", static_cast<double>(t.ns) / 1e6 / a.iters}});
+      }
+      j["profile"] = nodes;
+    }
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("%s: backend %s, %d thread%s, %d iterations\n", a.plan.c_str(), backend.c_str(), a.threads, a.threads == 1 ? "" : "s",
@@ -187,6 +264,7 @@ void run_bench(const BenchArgs& a) {
                 first_ms);
     std::printf("  weights %.1f MiB, arena %.1f MiB, peak RSS %.1f MiB\n", static_cast<double>(weights) / (1 << 20),
                 static_cast<double>(arena) / (1 << 20), static_cast<double>(rss) / (1 << 20));
+    if (a.profile) print_profile(*plan, prof, a.iters, a.top);
   }
 }
 
@@ -209,6 +287,10 @@ void add_bench(CLI::App& app) {
   sub->add_flag("--json", args->json,
                 "Print one JSON object (median_ms, min_ms, max_ms, iters, threads, backend, load_ms, first_run_ms, weights_bytes, "
                 "arena_bytes, peak_rss_bytes, ...)");
+  sub->add_flag("--profile", args->profile,
+                "After the measured runs, run --iters more with per-node timing and print the time per op kind (op, "
+                "element type, backend) and the slowest nodes (with --json: a \"profile\" array, one entry per node)");
+  sub->add_option("--top", args->top, "Slowest nodes listed by --profile")->check(CLI::Range(1, 100000))->capture_default_str();
   sub->callback([args] { run_bench(*args); });
 }
 
