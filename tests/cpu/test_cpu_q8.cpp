@@ -444,12 +444,30 @@ TEST_CASE("int8 QuantizeLinear / DequantizeLinear, Add / Sub / Mul, Relu / Clip 
                                {Shape{70000}, Shape{70000}, Shape{70000}},
                                {Shape{3, 17}, Shape{1}, Shape{3, 17}},
                                {Shape{1}, Shape{3, 17}, Shape{3, 17}},
-                               {Shape{2, 3, 4, 5}, Shape{3, 1, 5}, Shape{2, 3, 4, 5}}};
+                               {Shape{2, 3, 4, 5}, Shape{3, 1, 5}, Shape{2, 3, 4, 5}},
+                               // per-channel operand, constant over runs of the output (rows)
+                               {Shape{2, 16, 6, 7}, Shape{16, 1, 1}, Shape{2, 16, 6, 7}},
+                               {Shape{1, 8, 1, 1}, Shape{3, 8, 5, 5}, Shape{3, 8, 5, 5}},
+                               {Shape{3, 70, 300}, Shape{3, 1, 1}, Shape{3, 70, 300}}};
     for (const auto& s : shapes) {
       QPtr a = act(rng, s[0], 0.04f, static_cast<int>(rng() % 256) - 128);
       QPtr b = act(rng, s[1], 0.004f, static_cast<int>(rng() % 256) - 128);  // very different scales
       QPtr y = out8(s[2], 0.05f, static_cast<int>(rng() % 100) - 50);
       check_node(op, none, {a.get(), b.get()}, *y, name + " " + s[0].str() + " " + s[1].str());
+    }
+    // Every pair of input bytes, at scale ratios from balanced to extreme and zero points at the ends
+    // (saturation on both sides).
+    const float scales[][3] = {{0.04f, 0.04f, 0.05f}, {0.5f, 0.001f, 0.02f}, {0.001f, 0.9f, 2.0f}, {0.02f, 0.03f, 0.0004f}};
+    const int zps[][3] = {{0, 0, 0}, {-128, 127, -128}, {127, -128, 127}, {5, -7, 13}};
+    for (int c = 0; c < 4; ++c) {
+      QPtr a = act(rng, Shape{65536}, scales[c][0], zps[c][0]);
+      QPtr b = act(rng, Shape{65536}, scales[c][1], zps[c][1]);
+      for (int i = 0; i < 65536; ++i) {
+        a->bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(i >> 8);
+        b->bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(i & 255);
+      }
+      QPtr y = out8(Shape{65536}, scales[c][2], zps[c][2]);
+      check_node(op, none, {a.get(), b.get()}, *y, name + " all byte pairs, case " + std::to_string(c));
     }
   }
   {

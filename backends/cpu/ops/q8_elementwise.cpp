@@ -3,9 +3,8 @@
 // islands; vectorized in simd/q8_<isa>.cpp), and Add / Sub / Mul / Relu / Clip / Activation /
 // Sigmoid / Tanh / HardSwish / HardSigmoid on int8.
 //
-// An int8 binary op's result depends only on the two input bytes, so it is a 256 x 256 table built
-// at prepare with the reference's own arithmetic (quant::multiply_by_multiplier / requantize in the
-// same order), and each unary op a 256-entry table (Relu / Clip: the reference's requantize;
+// Binary ops compute the reference's arithmetic from per-byte operand tables and a vectorized
+// requantization (BinaryKernel below); each unary op is a 256-entry table (Relu / Clip: the reference's requantize;
 // SiLU, GELU, ...: ref::activation_table_q8): exact by construction, one load per element.
 // Broadcasting: equal shapes and a scalar operand are flat loops, anything else walks the
 // reference's broadcast iterator.
@@ -57,50 +56,104 @@ class ConvertKernel final : public CpuKernel {
 using QuantizeKernel = ConvertKernel<float, int8_t, &simd::Q8Kernels::quantize>;
 using DequantizeKernel = ConvertKernel<int8_t, float, &simd::Q8Kernels::dequantize>;
 
-class BinaryTableKernel final : public CpuKernel {
+// Add / Sub / Mul on int8, bit-exact with ref::BinaryQ8. Add/Sub: y = requantize(la[a] + lb[b])
+// with la / lb the reference's rescaled operands per input byte (BinaryQ8::lhs / rhs, negated for
+// Sub: va + (-vb) is the reference's va - vb exactly); Mul: y = requantize((a - z_a)(b - z_b)).
+// The int32 sums go through a 256-element stack block into the vectorized requant_row of the int8
+// kernel table. Rows: equal shapes and scalars are one flat row; a broadcast whose smaller operand
+// is constant over runs of the output's innermost elements (x * scale[C,1,1], x + bias[C,1,1]) is
+// one row per run with a scalar operand; any other broadcast walks the reference's broadcast
+// iterator over a 256 x 256 table of results.
+class BinaryKernel final : public CpuKernel {
  public:
   Status run(void*) override {
     const int8_t* a = a_->as<int8_t>();
     const int8_t* b = b_->as<int8_t>();
     int8_t* y = y_->as<int8_t>();
-    const int8_t* t = table_.data();
-    auto at = [t](int8_t va, int8_t vb) { return t[static_cast<uint8_t>(va) * 256 + static_cast<uint8_t>(vb)]; };
     switch (form_) {
       case Form::Same:
-        detail::for_parts(threads_, parts_, n_, [&](int, int64_t lo, int64_t hi) {
-          for (int64_t i = lo; i < hi; ++i) y[i] = at(a[i], b[i]);
+        detail::for_parts(threads_, parts_, n_, [&](int, int64_t lo, int64_t hi) { row(a + lo, 1, b + lo, 1, y + lo, hi - lo); });
+        break;
+      case Form::ScalarB:
+        detail::for_parts(threads_, parts_, n_, [&](int, int64_t lo, int64_t hi) { row(a + lo, 1, b, 0, y + lo, hi - lo); });
+        break;
+      case Form::ScalarA:
+        detail::for_parts(threads_, parts_, n_, [&](int, int64_t lo, int64_t hi) { row(a, 0, b + lo, 1, y + lo, hi - lo); });
+        break;
+      case Form::RowsScalarB:  // a full, b one value per run of `run_` output elements
+        detail::for_parts(threads_, parts_, static_cast<int64_t>(row_off_.size()), [&](int, int64_t lo, int64_t hi) {
+          for (int64_t r = lo; r < hi; ++r) row(a + r * run_, 1, b + row_off_[static_cast<size_t>(r)], 0, y + r * run_, run_);
         });
         break;
-      case Form::ScalarB: {
-        const uint8_t vb = static_cast<uint8_t>(b[0]);
-        detail::for_parts(threads_, parts_, n_, [&](int, int64_t lo, int64_t hi) {
-          for (int64_t i = lo; i < hi; ++i) y[i] = t[static_cast<uint8_t>(a[i]) * 256 + vb];
+      case Form::RowsScalarA:
+        detail::for_parts(threads_, parts_, static_cast<int64_t>(row_off_.size()), [&](int, int64_t lo, int64_t hi) {
+          for (int64_t r = lo; r < hi; ++r) row(a + row_off_[static_cast<size_t>(r)], 0, b + r * run_, 1, y + r * run_, run_);
         });
         break;
-      }
-      case Form::ScalarA: {
-        const int8_t* row = t + static_cast<uint8_t>(a[0]) * 256;
-        detail::for_parts(threads_, parts_, n_, [&](int, int64_t lo, int64_t hi) {
-          for (int64_t i = lo; i < hi; ++i) y[i] = row[static_cast<uint8_t>(b[i])];
-        });
-        break;
-      }
       case Form::Broadcast: {
+        const int8_t* t = table_.data();
         const Shape* ins[2] = {&a_->shape, &b_->shape};
-        ref::for_each_broadcast<2>(y_->shape, ins, [&](int64_t o, int64_t ia, int64_t ib, int64_t) { y[o] = at(a[ia], b[ib]); });
+        ref::for_each_broadcast<2>(y_->shape, ins, [&](int64_t o, int64_t ia, int64_t ib, int64_t) {
+          y[o] = t[static_cast<uint8_t>(a[ia]) * 256 + static_cast<uint8_t>(b[ib])];
+        });
         break;
       }
     }
     return Status::ok();
   }
-  enum class Form { Same, ScalarA, ScalarB, Broadcast };
+
+  // n outputs from a[i * sa], b[i * sb] (steps 0 or 1).
+  void row(const int8_t* a, int64_t sa, const int8_t* b, int64_t sb, int8_t* y, int64_t n) const {
+    constexpr int64_t kBlock = 256;
+    int32_t acc[kBlock];
+    for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+      const int64_t m = std::min(kBlock, n - i0);
+      const int8_t* ap = a + i0 * sa;
+      const int8_t* bp = b + i0 * sb;
+      if (mul_) {
+        for (int64_t i = 0; i < m; ++i) acc[i] = (static_cast<int32_t>(ap[i * sa]) - z_a_) * (static_cast<int32_t>(bp[i * sb]) - z_b_);
+      } else {
+        for (int64_t i = 0; i < m; ++i) acc[i] = la_[static_cast<uint8_t>(ap[i * sa])] + lb_[static_cast<uint8_t>(bp[i * sb])];
+      }
+      kt_->requant_row(acc, y + i0, m, mult_, rsh_, z_y_, quant::kQMin, quant::kQMax);
+    }
+  }
+
+  enum class Form { Same, ScalarA, ScalarB, RowsScalarA, RowsScalarB, Broadcast };
   Form form_ = Form::Same;
+  const simd::Q8Kernels* kt_ = nullptr;
   Threads* threads_ = nullptr;
   int parts_ = 1;
   const TensorRef *a_ = nullptr, *b_ = nullptr, *y_ = nullptr;
   int64_t n_ = 0;
-  std::vector<int8_t> table_;  // [a byte][b byte]
+  bool mul_ = false;
+  int32_t z_a_ = 0, z_b_ = 0, z_y_ = 0, mult_ = 0, rsh_ = 0;
+  int32_t la_[256] = {}, lb_[256] = {};  // Add/Sub: rescaled operands (int32: |(q - z) 2^20 m| < 2^29)
+  int64_t run_ = 0;                     // Rows forms: output elements per row
+  std::vector<int64_t> row_off_;        // Rows forms: the broadcast operand's offset per row
+  std::vector<int8_t> table_;           // Broadcast form: [a byte][b byte]
 };
+
+// For y = a (op) b where `full` has y's shape and `bc` broadcasts: the longest run of innermost
+// output elements over which `bc` is one value, and bc's offset at the start of each run. False
+// when that run is too short to be worth rows (or bc varies innermost).
+bool broadcast_rows(const Shape& y, const Shape& bc, int64_t* run, std::vector<int64_t>* offs) {
+  int64_t r = 1;
+  for (int d = y.rank - 1, e = bc.rank - 1; d >= 0; --d, --e) {
+    const int64_t bd = e >= 0 ? bc.dims[e] : 1;
+    if (bd != 1) break;
+    r *= y.dims[d];
+  }
+  if (r < 16 || y.numel() % r) return false;
+  *run = r;
+  offs->clear();
+  offs->reserve(static_cast<size_t>(y.numel() / r));
+  const Shape* ins[1] = {&bc};
+  ref::for_each_broadcast<1>(y, ins, [&](int64_t o, int64_t ib, int64_t, int64_t) {
+    if (o % r == 0) offs->push_back(ib);
+  });
+  return true;
+}
 
 // y[i] = table[uint8(x[i])]: a plain loop, or with AVX-512 VBMI two 128-entry byte permutes per 64
 // bytes (vpermi2b on the low 7 bits, the top bit picks the half). The same table either way.
@@ -191,34 +244,43 @@ KernelResult create_q8_binary(const Context& ctx, const NodeView& node, TensorSp
   const TensorRef* y = detail::at(out, 0);
   if (!q8_kernels_enabled() || !per_tensor_q8(a) || !per_tensor_q8(b) || !per_tensor_q8(y) || y->numel() == 0)
     return std::unique_ptr<CpuKernel>();
-  auto k = std::make_unique<BinaryTableKernel>();
-  k->table_.resize(256 * 256);
-  // The reference's arithmetic, element for element (binary_q8.cpp).
+  if (node.op != OpType::Add && node.op != OpType::Sub && node.op != OpType::Mul) return std::unique_ptr<CpuKernel>();
+  auto k = std::make_unique<BinaryKernel>();
+  // The reference's arithmetic, element for element (binary_q8.cpp, ref::BinaryQ8).
   const float s_a = ref::q_scale(*a), s_b = ref::q_scale(*b), s_y = ref::q_scale(*y);
   const int32_t z_a = ref::q_zero(*a), z_b = ref::q_zero(*b), z_y = ref::q_zero(*y);
-  if (node.op != OpType::Add && node.op != OpType::Sub && node.op != OpType::Mul) return std::unique_ptr<CpuKernel>();
   const ref::BinaryQ8 f(node.op, s_a, z_a, s_b, z_b, s_y, z_y);
-  if (node.op == OpType::Mul) {
-    for (int i = 0; i < 256; ++i)
-      for (int j = 0; j < 256; ++j) k->table_[static_cast<size_t>(i * 256 + j)] = f(static_cast<int8_t>(i), static_cast<int8_t>(j));
-  } else {  // the rescaled operands once per value, then every pair
-    int64_t vb[256];
-    for (int j = 0; j < 256; ++j) vb[j] = f.rhs(static_cast<int8_t>(j));
-    for (int i = 0; i < 256; ++i) {
-      const int64_t va = f.lhs(static_cast<int8_t>(i));
-      for (int j = 0; j < 256; ++j) k->table_[static_cast<size_t>(i * 256 + j)] = f.combine(va, vb[j]);
+  k->kt_ = &simd::q8_kernels();
+  k->mul_ = node.op == OpType::Mul;
+  k->z_a_ = z_a;
+  k->z_b_ = z_b;
+  k->z_y_ = z_y;
+  k->mult_ = f.my.mult;
+  k->rsh_ = 30 + f.my.shift;
+  if (!k->mul_)
+    for (int v = 0; v < 256; ++v) {
+      k->la_[v] = static_cast<int32_t>(f.lhs(static_cast<int8_t>(v)));
+      const int64_t rb = f.rhs(static_cast<int8_t>(v));
+      k->lb_[v] = static_cast<int32_t>(node.op == OpType::Sub ? -rb : rb);
     }
-  }
   k->threads_ = ctx.threads;
   k->a_ = a;
   k->b_ = b;
   k->y_ = y;
   k->n_ = y->numel();
   k->parts_ = parts_for(ctx, k->n_);
-  if (a->shape == y->shape && b->shape == y->shape) k->form_ = BinaryTableKernel::Form::Same;
-  else if (a->shape == y->shape && b->numel() == 1) k->form_ = BinaryTableKernel::Form::ScalarB;
-  else if (b->shape == y->shape && a->numel() == 1) k->form_ = BinaryTableKernel::Form::ScalarA;
-  else k->form_ = BinaryTableKernel::Form::Broadcast;
+  using Form = BinaryKernel::Form;
+  if (a->shape == y->shape && b->shape == y->shape) k->form_ = Form::Same;
+  else if (a->shape == y->shape && b->numel() == 1) k->form_ = Form::ScalarB;
+  else if (b->shape == y->shape && a->numel() == 1) k->form_ = Form::ScalarA;
+  else if (a->shape == y->shape && broadcast_rows(y->shape, b->shape, &k->run_, &k->row_off_)) k->form_ = Form::RowsScalarB;
+  else if (b->shape == y->shape && broadcast_rows(y->shape, a->shape, &k->run_, &k->row_off_)) k->form_ = Form::RowsScalarA;
+  else k->form_ = Form::Broadcast;
+  if (k->form_ == Form::Broadcast) {
+    k->table_.resize(256 * 256);
+    for (int i = 0; i < 256; ++i)
+      for (int j = 0; j < 256; ++j) k->table_[static_cast<size_t>(i * 256 + j)] = f(static_cast<int8_t>(i), static_cast<int8_t>(j));
+  }
   return std::unique_ptr<CpuKernel>(std::move(k));
 }
 
