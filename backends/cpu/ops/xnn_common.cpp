@@ -50,15 +50,19 @@ bool input_is_constant(const NodeView& node, XnnTensors in, std::span<const uint
 
 namespace {
 
-// y[c * ldy + r] = x[r * ldx + c] for r < rows, c < cols, in 32x32 tiles.
+// y[c * rows + r] = x[r * cols + c] for r < rows, c < cols, in 32x32 tiles. Inside a tile the
+// stores run along r (contiguous) and the loads down a column: with r outer, each store of a tile
+// row lands rows * 4 bytes from the previous one, and for the usual power-of-two pixel counts those
+// addresses share an L1 set (8x slower on the layout pass's NHWC -> NCHW edges: 3.8 vs 0.45 ns per
+// element for 16384 x 32); strided loads do not have that problem, the tile's source rows stay in L1.
 void transpose_block(const float* x, float* y, int64_t rows, int64_t cols, int64_t r0, int64_t r1) {
   constexpr int64_t T = 32;
   for (int64_t rb = r0; rb < r1; rb += T) {
     const int64_t re = std::min(r1, rb + T);
     for (int64_t cb = 0; cb < cols; cb += T) {
       const int64_t ce = std::min(cols, cb + T);
-      for (int64_t r = rb; r < re; ++r)
-        for (int64_t c = cb; c < ce; ++c) y[c * rows + r] = x[r * cols + c];
+      for (int64_t c = cb; c < ce; ++c)
+        for (int64_t r = rb; r < re; ++r) y[c * rows + r] = x[r * cols + c];
     }
   }
 }
