@@ -40,6 +40,8 @@ Result<std::unique_ptr<CpuKernel>> create_kernel(const Context& ctx, const NodeV
   switch (node.op) {
     case OpType::LayerNormalization: return create_layer_norm(ctx, node, inputs, outputs, is_constant);
     case OpType::RMSNormalization: return create_rms_norm(ctx, node, inputs, outputs, is_constant);
+    case OpType::GroupNormalization:
+    case OpType::InstanceNormalization: return create_group_norm(ctx, node, inputs, outputs, is_constant);
     case OpType::Softmax:
     case OpType::LogSoftmax: return create_softmax(ctx, node, inputs, outputs, is_constant);
     case OpType::Activation: return create_activation(ctx, node, inputs, outputs, is_constant);

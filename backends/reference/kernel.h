@@ -58,6 +58,7 @@ Status matmul(const KernelContext&);
 Status batch_norm(const KernelContext&);
 Status layer_norm(const KernelContext&);
 Status group_norm(const KernelContext&);        // GroupNormalization and InstanceNormalization
+size_t group_norm_scratch(const KernelContext&);  // channels_last only
 Status binary(const KernelContext&);            // Add Sub Mul Div Pow Min Max comparisons And Or
 Status prelu(const KernelContext&);
 Status unary(const KernelContext&);             // every unary elementwise op

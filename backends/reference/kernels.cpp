@@ -45,7 +45,7 @@ KernelEntry kernel_for(OpType op) {
     case OpType::BatchNormalization: return {batch_norm, nullptr};
     case OpType::LayerNormalization: return {layer_norm, nullptr};
     case OpType::GroupNormalization:
-    case OpType::InstanceNormalization: return {group_norm, nullptr};
+    case OpType::InstanceNormalization: return {group_norm, group_norm_scratch};
     case OpType::Add: case OpType::Sub: case OpType::Mul: case OpType::Div: case OpType::Pow:
     case OpType::Min: case OpType::Max: case OpType::Equal: case OpType::Less: case OpType::Greater:
     case OpType::LessOrEqual: case OpType::GreaterOrEqual: case OpType::And: case OpType::Or:

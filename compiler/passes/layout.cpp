@@ -8,7 +8,10 @@
 // on the layout once their operands (all of the region's rank) are permuted
 // the same way: unary elementwise ops, fused activations, binary elementwise ops (a constant
 // operand is permuted at compile time; broadcasting still lines up because every operand is
-// permuted alike), and GlobalAveragePool (which becomes ReduceMean over axes 1 and 2). A region is
+// permuted alike), GlobalAveragePool (which becomes ReduceMean over axes 1 and 2), group and
+// instance normalization (channels_last, like Conv), and ops with
+// an axis, axes or target shape that is remapped (Softmax, Split, Concat, keepdims reductions,
+// Expand: is_axis_op). A region is
 // kept only when its edge transposes cost no more than what its anchors would otherwise transpose
 // (two per anchor), so a lone elementwise op never gets wrapped in transposes.
 //
@@ -81,11 +84,89 @@ bool is_anchor(const ir::Node& n) {
   return false;
 }
 
+// GroupNormalization / InstanceNormalization: channels_last in the schema (NormOptions), scale and
+// bias stay [C].
+bool is_group_norm(const ir::Node& n) { return n.op == OpType::GroupNormalization || n.op == OpType::InstanceNormalization; }
+
+// Ops whose axis / axes / target shape option is remapped when their operands go channels-last
+// (every activation operand and output of the region's rank): Softmax, LogSoftmax, Split and
+// Concat (axis), ReduceSum / ReduceMean / ReduceMax / ReduceMin with keepdims (axes), Expand
+// (target shape). They let the token-mixing parts of hybrid ViTs (MobileViT v2's separable
+// attention: Split, Softmax, broadcast Mul, ReduceSum, Expand between two pointwise convs) stay
+// inside a region instead of costing a pair of transposes each.
+bool is_axis_op(const ir::Node& n, int rank) {
+  auto all_rank = [&](const std::vector<ir::Value*>& vs) {
+    for (const ir::Value* v : vs)
+      if (!v || !v->known || v->dtype != DType::Float32 || v->shape.rank != rank) return false;
+    return !vs.empty();
+  };
+  if (!all_rank(n.outputs) || !all_rank(n.inputs)) return false;
+  switch (n.op) {
+    case OpType::Softmax: case OpType::LogSoftmax:
+      return n.inputs.size() == 1 && n.options.type == fb::NodeOptions::AxisOptions;
+    case OpType::Concat:
+      return n.options.type == fb::NodeOptions::AxisOptions;
+    case OpType::Split:
+      return n.inputs.size() == 1 && n.options.type == fb::NodeOptions::SplitOptions;
+    case OpType::ReduceSum: case OpType::ReduceMean: case OpType::ReduceMax: case OpType::ReduceMin:
+      return n.inputs.size() == 1 && n.options.type == fb::NodeOptions::ReduceOptions &&
+             static_cast<const fb::ReduceOptionsT*>(n.options.value)->keepdims;
+    case OpType::Expand:
+      return n.inputs.size() == 1 && n.options.type == fb::NodeOptions::ShapeListOptions &&
+             static_cast<const fb::ShapeListOptionsT*>(n.options.value)->values.size() == static_cast<size_t>(rank);
+    default: return false;
+  }
+}
+
+// The channels-last position of channels-first axis `a` (negative: from the end).
+int nhwc_axis(int a, int rank) {
+  if (a < 0) a += rank;
+  const int* p = to_nhwc(rank);
+  for (int j = 0; j < rank; ++j)
+    if (p[j] == a) return j;
+  return a;
+}
+
+// Rewrites an axis op's option for channels-last operands (see is_axis_op).
+void remap_axis_options(ir::Node& n, int rank) {
+  switch (n.options.type) {
+    case fb::NodeOptions::AxisOptions: {
+      auto* o = static_cast<fb::AxisOptionsT*>(n.options.value);
+      o->axis = nhwc_axis(o->axis, rank);
+      break;
+    }
+    case fb::NodeOptions::SplitOptions: {
+      auto* o = static_cast<fb::SplitOptionsT*>(n.options.value);
+      o->axis = nhwc_axis(o->axis, rank);
+      break;
+    }
+    case fb::NodeOptions::ReduceOptions: {
+      auto* o = static_cast<fb::ReduceOptionsT*>(n.options.value);
+      for (int& a : o->axes) a = nhwc_axis(a, rank);
+      std::sort(o->axes.begin(), o->axes.end());
+      break;
+    }
+    case fb::NodeOptions::ShapeListOptions: {
+      auto* o = static_cast<fb::ShapeListOptionsT*>(n.options.value);
+      const std::vector<int64_t> v = o->values;
+      const int* p = to_nhwc(rank);
+      for (int i = 0; i < rank; ++i) o->values[static_cast<size_t>(i)] = v[static_cast<size_t>(p[i])];
+      break;
+    }
+    default: break;
+  }
+}
+
 bool is_candidate(const ir::Node& n) {
-  if (!n.lowered || n.inputs.empty() || n.outputs.size() != 1 || !is_f32_3d_or_4d(n.outputs[0])) return false;
+  if (!n.lowered || n.inputs.empty() || n.outputs.empty() || !is_f32_3d_or_4d(n.outputs[0])) return false;
   const int rank = n.outputs[0]->shape.rank;  // every activation operand has the region's rank
+  if (is_axis_op(n, rank)) return true;
+  if (n.outputs.size() != 1) return false;
   if (is_anchor(n)) return true;
   if (n.op == OpType::GlobalAveragePool) return rank == 4 && is_f32_4d(n.inputs[0]);
+  if (is_group_norm(n))
+    return n.inputs.size() == 3 && is_f32_3d_or_4d(n.inputs[0]) && n.inputs[0]->shape.rank == rank &&
+           n.options.type == fb::NodeOptions::NormOptions && !static_cast<const fb::NormOptionsT*>(n.options.value)->channels_last;
   if (is_unary_elementwise(n.op))
     return n.inputs.size() == 1 && is_f32_3d_or_4d(n.inputs[0]) && n.inputs[0]->shape.rank == rank;
   if (is_binary_elementwise(n.op)) {
@@ -99,8 +180,9 @@ bool is_candidate(const ir::Node& n) {
   return false;
 }
 
-// Inputs of `n` that carry activations in its layout (Conv's weights and bias do not).
-size_t layout_inputs(const ir::Node& n) { return n.op == OpType::Conv ? 1 : n.inputs.size(); }
+// Inputs of `n` that carry activations in its layout (Conv's weights and bias, a group norm's
+// per-channel scale and bias do not).
+size_t layout_inputs(const ir::Node& n) { return n.op == OpType::Conv || is_group_norm(n) ? 1 : n.inputs.size(); }
 
 struct UnionFind {
   std::vector<size_t> parent;
@@ -209,12 +291,13 @@ Status layout_channels_last(ir::Graph& g, PassLog& log) {
         const ir::Value* v = n.inputs[k];
         if (v && !v->is_constant() && !in_region.count(v->producer)) edge_in.insert(v);
       }
-      const ir::Value* out = n.outputs[0];
-      bool external = out->is_graph_output;
-      auto it = users.find(out);
-      if (it != users.end())
-        for (const ir::Node* u : it->second) external |= !in_region.count(u);
-      if (external) edge_out.insert(out);
+      for (const ir::Value* out : n.outputs) {
+        bool external = out->is_graph_output;
+        auto it = users.find(out);
+        if (it != users.end())
+          for (const ir::Node* u : it->second) external |= !in_region.count(u);
+        if (external) edge_out.insert(out);
+      }
     }
     if (edge_in.size() + edge_out.size() > 2 * anchors) continue;
     ++kept_regions;
@@ -223,23 +306,26 @@ Status layout_channels_last(ir::Graph& g, PassLog& log) {
     std::unordered_map<const ir::Value*, ir::Value*> nhwc;
     for (size_t i : members) {
       ir::Node& n = *nodes[i];
-      ir::Value* old = n.outputs[0];
-      ir::Value* v = g.add_value(g.unique_name(old->name + "_nhwc"));
-      v->dtype = old->dtype;
-      v->shape = permute(old->shape, to_nhwc(rank));
-      v->known = true;
-      v->producer = &n;
-      n.outputs[0] = v;
-      old->producer = nullptr;
-      nhwc[old] = v;
-      if (edge_out.count(old)) {
-        add_transpose(g, v, old, to_nchw(rank), rank, old->name + "_to_nchw");
-        ++transposes;
+      for (ir::Value*& out : n.outputs) {
+        ir::Value* old = out;
+        ir::Value* v = g.add_value(g.unique_name(old->name + "_nhwc"));
+        v->dtype = old->dtype;
+        v->shape = permute(old->shape, to_nhwc(rank));
+        v->known = true;
+        v->producer = &n;
+        out = v;
+        old->producer = nullptr;
+        nhwc[old] = v;
+        if (edge_out.count(old)) {
+          add_transpose(g, v, old, to_nchw(rank), rank, old->name + "_to_nchw");
+          ++transposes;
+        }
       }
     }
     std::unordered_map<const ir::Value*, ir::Value*> consts;
     for (size_t i : members) {
       ir::Node& n = *nodes[i];
+      const bool axis_op = is_axis_op(n, rank);  // before its inputs change (ranks stay)
       for (size_t k = 0; k < layout_inputs(n); ++k) {
         ir::Value* v = n.inputs[k];
         if (!v) continue;
@@ -263,6 +349,8 @@ Status layout_channels_last(ir::Graph& g, PassLog& log) {
       if (n.op == OpType::Conv) static_cast<fb::ConvOptionsT*>(n.options.value)->channels_last = true;
       if (n.op == OpType::AveragePool || n.op == OpType::MaxPool)
         static_cast<fb::PoolOptionsT*>(n.options.value)->channels_last = true;
+      if (is_group_norm(n)) static_cast<fb::NormOptionsT*>(n.options.value)->channels_last = true;
+      if (axis_op) remap_axis_options(n, rank);
       if (n.op == OpType::GlobalAveragePool) {
         fb::ReduceOptionsT o;
         o.axes = {1, 2};

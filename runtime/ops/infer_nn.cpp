@@ -271,7 +271,20 @@ Status infer_layer_norm(const InferContext& c) {
   return Status::ok();
 }
 
+Status infer_group_norm_nchw(const InferContext& c);
+Status infer_instance_norm_nchw(const InferContext& c);
+
 Status infer_group_norm(const InferContext& c) {
+  if (c.opts<fb::NormOptionsT>()->channels_last) return infer_channels_last(c, infer_group_norm_nchw);
+  return infer_group_norm_nchw(c);
+}
+
+Status infer_instance_norm(const InferContext& c) {
+  if (c.opts<fb::NormOptionsT>()->channels_last) return infer_channels_last(c, infer_instance_norm_nchw);
+  return infer_instance_norm_nchw(c);
+}
+
+Status infer_group_norm_nchw(const InferContext& c) {
   const auto* o = c.opts<fb::NormOptionsT>();
   const TensorInfo& x = *c.in(0);
   if (x.shape.rank < 3) return c.error("X %s must be [N, C, spatial...]", x.shape.str().c_str());
@@ -284,7 +297,7 @@ Status infer_group_norm(const InferContext& c) {
   return Status::ok();
 }
 
-Status infer_instance_norm(const InferContext& c) {
+Status infer_instance_norm_nchw(const InferContext& c) {
   const TensorInfo& x = *c.in(0);
   if (x.shape.rank < 3) return c.error("X %s must be [N, C, spatial...]", x.shape.str().c_str());
   if (!is_float(x.dtype)) return c.unsupported("X is %s; InstanceNormalization takes float", dtype_name(x.dtype));

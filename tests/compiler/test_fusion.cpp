@@ -349,6 +349,47 @@ TEST_CASE("fusion: Reshape/Transpose chains shrink to at most Reshape-Transpose-
   }
 }
 
+TEST_CASE("layout: GroupNorm and MobileViT-v2 token mixing (Split, Softmax, ReduceSum, Expand) stay channels-last") {
+  // Conv -> GroupNorm -> 1x1 Conv (qkv) -> Split -> Softmax over the tokens -> broadcast Mul ->
+  // ReduceSum (keepdims) -> Expand -> Mul with Relu(v) -> 1x1 Conv, MobileViT v2's separable
+  // attention on [N, C, P, T]: one channels-last region, so a Transpose only at its two ends.
+  OnnxBuilder b(13);
+  const int64_t c = 8, p = 4, t = 6;
+  std::string x = b.input("x", {1, c, p, t});
+  std::string h = b.node("Conv", {x, b.random({c, c, 3, 3}, -0.3f, 0.3f), b.random({c})}, {OnnxBuilder::Attr::list("pads", {1, 1, 1, 1})});
+  std::string gn = b.node("InstanceNormalization", {b.node("Reshape", {h, b.ints({1, 1, -1})}), b.init({1}, {1.0f}), b.init({1}, {0.0f})},
+                          {OnnxBuilder::Attr::fl("epsilon", 1e-5f)});
+  std::string n = b.node("Add", {b.node("Mul", {b.node("Reshape", {gn, b.ints({1, c, p, t})}), b.random({c, 1, 1}, 0.5f, 1.5f)}), b.random({c, 1, 1})});
+  std::string qkv = b.node("Conv", {n, b.random({1 + 2 * c, c, 1, 1}), b.random({1 + 2 * c})});
+  std::string q = b.node("Split", {qkv, b.ints({1, c, c})}, {OnnxBuilder::Attr::i("axis", 1)}, 3);
+  const std::string k = "v" + std::to_string(std::stoi(q.substr(1)) + 1), v = "v" + std::to_string(std::stoi(q.substr(1)) + 2);
+  std::string scores = b.node("Softmax", {q}, {OnnxBuilder::Attr::i("axis", -1)});
+  std::string ctx = b.node("ReduceSum", {b.node("Mul", {k, scores}), b.ints({-1})}, {OnnxBuilder::Attr::i("keepdims", 1)});
+  std::string e = b.node("Expand", {ctx, b.ints({1, c, p, t})});
+  std::string y = b.node("Conv", {b.node("Mul", {b.node("Relu", {v}), e}), b.random({c, c, 1, 1}), b.random({c})});
+  b.output(y, 4);
+  const std::string path = b.save("layout_axis_ops");
+  const HostTensor in = rnd(Shape{1, c, p, t}, 31);
+  Built nchw = compile(path, true, {}, false), nhwc = compile(path, true, {}, true);
+  std::remove(path.c_str());
+  auto a = run(nhwc, {in}), ref = run(nchw, {in});
+  REQUIRE(a.size() == 1);
+  const double d = max_rel_diff(a[0], ref[0]);
+  INFO("channels-last vs channels-first max relative diff " << d);
+  CHECK(d <= 1e-5);
+  CHECK(count(nhwc.ops, "GroupNormalization") + count(nhwc.ops, "InstanceNormalization") == 1);
+  CHECK(count(nhwc.ops, "Transpose") == 2);  // the graph input and output only
+  bool gn_last = false;
+  for (const auto& node : nhwc.plan->nodes())
+    if (node.op == OpType::GroupNormalization || node.op == OpType::InstanceNormalization)
+      gn_last = static_cast<const fb::NormOptionsT*>(node.options.value)->channels_last;
+  CHECK(gn_last);
+  // And on the CPU backend (its channels-last GroupNorm kernel, XNNPACK's NHWC convs).
+  auto cpu = run_plan(nhwc.plan, {in}, "cpu", 1);
+  REQUIRE_MESSAGE(cpu.is_ok(), cpu.status().message());
+  CHECK(max_rel_diff((*cpu)[0], ref[0]) <= 1e-4);
+}
+
 // ---- the zoo ---------------------------------------------------------------------------------
 
 namespace {

@@ -138,6 +138,38 @@ TEST_CASE("layout: channels_last AveragePool and MaxPool equal the channels-firs
   }
 }
 
+TEST_CASE("layout: channels_last GroupNormalization / InstanceNormalization equal the channels-first ones") {
+  std::mt19937 rng(5150);
+  for (int iter = 0; iter < 40; ++iter) {
+    const bool instance = iter % 5 == 4;
+    const OpType op = instance ? OpType::InstanceNormalization : OpType::GroupNormalization;
+    fb::NormOptionsT o;
+    o.epsilon = iter % 3 ? 1e-5f : 1e-2f;
+    const int64_t groups = random_dim(rng, 1, 4);
+    o.num_groups = static_cast<int32_t>(groups);
+    Shape xs;
+    xs.rank = iter % 4 == 3 ? 3 : 4;
+    xs[0] = random_dim(rng, 1, 2);
+    xs[1] = instance ? random_dim(rng, 1, 9) : groups * random_dim(rng, 1, 5);
+    for (int i = 2; i < xs.rank; ++i) xs[i] = random_dim(rng, 1, 19);
+    // A mean far from zero against the spread in some cases (the variance must not cancel).
+    const float shift = iter % 6 == 1 ? 300.f : 0.f;
+    HostTensor x = random_f32(rng, xs, shift - 2.f, shift + 3.f);
+    HostTensor scale = random_f32(rng, {xs[1]}, 0.5f, 1.5f), bias = random_f32(rng, {xs[1]});
+    CAPTURE(iter);
+    CAPTURE(x.shape.str());
+    CAPTURE(o.num_groups);
+    std::vector<HostTensor> first = run_reference({op, make_options(o), {&x, &scale, &bias}});
+    REQUIRE(first.size() == 1);
+    fb::NormOptionsT ol = o;
+    ol.channels_last = true;
+    HostTensor xl = to_last(x);
+    std::vector<HostTensor> last = run_reference({op, make_options(ol), {&xl, &scale, &bias}});
+    REQUIRE(last.size() == 1);
+    check_close(last[0], to_last(first[0]), 1e-6, 1e-6, "channels_last group norm vs channels-first");
+  }
+}
+
 TEST_CASE("layout: shape inference of channels_last Conv and pools") {
   fb::ConvOptionsT o;
   o.kernel_shape = {3, 3};

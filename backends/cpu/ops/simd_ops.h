@@ -20,6 +20,7 @@ using TensorSpan = std::span<const TensorRef* const>;
 
 KernelResult create_layer_norm(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
 KernelResult create_rms_norm(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
+KernelResult create_group_norm(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
 KernelResult create_softmax(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
 KernelResult create_activation(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
 KernelResult create_matmul_batched(const Context&, const NodeView&, TensorSpan in, TensorSpan out,

@@ -9,11 +9,24 @@
 #include <cmath>
 
 #include "reference/kernel.h"
+#include "reference/ops/channels_last.h"
 #include "reference/ops/reduce_lanes.h"
 
 namespace tern::ref {
 
+Status group_norm_nchw(const KernelContext& ctx);
+
+// channels_last (set by the layout pass): the same kernel on channels-first copies in scratch.
+size_t group_norm_scratch(const KernelContext& ctx) {
+  return ctx.opts<fb::NormOptionsT>().channels_last ? channels_last_scratch(ctx) : 0;
+}
+
 Status group_norm(const KernelContext& ctx) {
+  if (ctx.opts<fb::NormOptionsT>().channels_last) return run_channels_last(ctx, group_norm_nchw);
+  return group_norm_nchw(ctx);
+}
+
+Status group_norm_nchw(const KernelContext& ctx) {
   const TensorRef& x = *ctx.in(0);
   const TensorRef& scale = *ctx.in(1);
   const TensorRef& bias = *ctx.in(2);

@@ -20,6 +20,8 @@ bool norm_supports(const NodeQuery& q, std::string* why) {
     return true;
   }
   if (!qopts<fb::NormOptionsT>(q)) return decline(why, "missing options");
+  if (qopts<fb::NormOptionsT>(q)->channels_last)
+    return decline(why, "channels-last layout (compile with --target vulkan for channels-first)");
   for (size_t i = 1; i < q.outputs.size(); ++i)
     if (qout(q, i)) return decline(why, "Mean / InvStdDev outputs");
   if (q.op == OpType::LayerNormalization || q.op == OpType::RMSNormalization) {
