@@ -46,10 +46,15 @@ Result<std::unique_ptr<CpuKernel>> create_kernel(const Context& ctx, const NodeV
     case OpType::LogSoftmax: return create_softmax(ctx, node, inputs, outputs, is_constant);
     case OpType::Activation: return create_activation(ctx, node, inputs, outputs, is_constant);
     case OpType::MatMul: {
-      // A constant 2-D weight is a fully connected layer (XNNPACK); the rest is batched matmul.
-      TERN_ASSIGN_OR_RETURN(std::unique_ptr<CpuKernel> fc, create_xnn_fully_connected(ctx, node, inputs, outputs, is_constant));
-      if (fc) return fc;
-      return create_matmul_batched(ctx, node, inputs, outputs, is_constant);
+      // Tern's GEMM (constant weights packed at prepare); XNNPACK's fully connected for what it leaves.
+      TERN_ASSIGN_OR_RETURN(std::unique_ptr<CpuKernel> mm, create_matmul_batched(ctx, node, inputs, outputs, is_constant));
+      if (mm) return mm;
+      return create_xnn_fully_connected(ctx, node, inputs, outputs, is_constant);
+    }
+    case OpType::Conv: {  // pointwise channels-last: Tern's GEMM; every other Conv: XNNPACK below
+      TERN_ASSIGN_OR_RETURN(std::unique_ptr<CpuKernel> pw, create_pointwise_conv(ctx, node, inputs, outputs, is_constant));
+      if (pw) return pw;
+      break;
     }
     case OpType::Attention: return create_attention(ctx, node, inputs, outputs, is_constant);
     case OpType::SelectiveScan: return create_selective_scan(ctx, node, inputs, outputs, is_constant);

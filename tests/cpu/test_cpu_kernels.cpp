@@ -183,6 +183,55 @@ TEST_CASE("cpu kernels: batched and broadcast MatMul (activations as B), tails o
   run_claimed(cw, "MatMul with a constant B");
 }
 
+TEST_CASE("cpu kernels: fully connected on Tern's GEMM: constant-B MatMul (batch rows flattened) and pointwise channels-last Conv") {
+  std::mt19937 rng(105);
+  // Constant B: batches of A flattened into one row range; one row block of 49 rows split by
+  // columns (7x7 feature map); bias + activation per column block.
+  struct Case {
+    Shape a, b;
+    fb::Activation act;
+  };
+  const Case cases[] = {{{2, 5, 49, 64}, {64, 100}, fb::Activation::SiLU},
+                        {{1, 49, 96}, {96, 200}, fb::Activation::None},
+                        {{197, 192}, {192, 70}, fb::Activation::GELU},
+                        {{3, 1, 8}, {8, 5}, fb::Activation::Relu}};
+  for (const Case& c : cases) {
+    HostTensor a = random_f32(rng, c.a), w = random_f32(rng, c.b), bias = random_f32(rng, {c.b[1]});
+    fb::MatMulOptionsT o;
+    o.activation = c.act;
+    NodeSpec n{OpType::MatMul, make_options(o), {&a, &w, &bias}};
+    n.constant_inputs = {false, true, true};
+    run_claimed(n, "MatMul " + a.shape.str() + " x constant " + w.shape.str() + " + bias");
+  }
+  // Pointwise Conv on [N, spatial..., C]: 2-D and 1-D, with and without bias, fused activations.
+  struct ConvCase {
+    Shape x, w;
+    bool bias;
+    fb::Activation act;
+  };
+  const ConvCase convs[] = {{{1, 7, 7, 96}, {200, 96, 1, 1}, true, fb::Activation::GELU},
+                            {{2, 5, 6, 33}, {17, 33, 1, 1}, false, fb::Activation::None},
+                            {{1, 16, 16, 24}, {48, 24, 1, 1}, true, fb::Activation::Clip},
+                            {{2, 9, 40}, {30, 40, 1}, true, fb::Activation::HardSwish}};
+  for (const ConvCase& c : convs) {
+    HostTensor x = random_f32(rng, c.x), w = random_f32(rng, c.w), bias = random_f32(rng, {c.w[0]});
+    fb::ConvOptionsT o;
+    const int spatial = c.x.rank - 2;
+    o.kernel_shape.assign(static_cast<size_t>(spatial), 1);
+    o.strides.assign(static_cast<size_t>(spatial), 1);
+    o.dilations.assign(static_cast<size_t>(spatial), 1);
+    o.pads.assign(static_cast<size_t>(2 * spatial), 0);
+    o.group = 1;
+    o.channels_last = true;
+    o.activation = c.act;
+    o.activation_min = -0.5f;
+    o.activation_max = 0.75f;
+    NodeSpec n{OpType::Conv, make_options(o), {&x, &w, c.bias ? &bias : nullptr}};
+    n.constant_inputs = {false, true, true};
+    run_claimed(n, "pointwise channels_last Conv " + x.shape.str() + " W " + w.shape.str());
+  }
+}
+
 TEST_CASE("cpu kernels: Attention, heads broadcast, K transposed or not, bias broadcast, long keys") {
   std::mt19937 rng(105);
   struct Case {

@@ -27,12 +27,7 @@ bool q8_tensor(const TensorRef* t);
 // measurements of these kernels; read once per process).
 bool q8_kernels_enabled();
 
-namespace detail {
-
-inline bool input_constant(const NodeView& node, std::span<const uint8_t> is_constant, size_t i) {
-  return i < node.inputs.size() && node.inputs[i] >= 0 && static_cast<size_t>(node.inputs[i]) < is_constant.size() &&
-         is_constant[static_cast<size_t>(node.inputs[i])];
-}
+namespace detail {  // (input_constant: simd_ops.h)
 
 // Requantization parameters of an int8 product's output columns (per column of B), padded to
 // whole panels: multiplier and shift from s_a * s_b[j] / s_y (ref::make_multiplier, computed once

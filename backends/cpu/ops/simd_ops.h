@@ -25,6 +25,14 @@ KernelResult create_softmax(const Context&, const NodeView&, TensorSpan in, Tens
 KernelResult create_activation(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
 KernelResult create_matmul_batched(const Context&, const NodeView&, TensorSpan in, TensorSpan out,
                                    std::span<const uint8_t> input_is_constant);
+// Y [m, n] = act(A [m, k] B + bias) with a constant B whose element (kk, j) is b[kk * rs + j * cs],
+// packed (and bias [n] copied) now: Tern's GEMM for fully connected layers in other ops' clothes
+// (pointwise channels-last Conv: B = W^T). matmul_batched.cpp.
+KernelResult create_dense(const Context& ctx, const TensorRef* a, const TensorRef* y, int64_t m, int64_t k, int64_t n,
+                          const float* b, int64_t rs, int64_t cs, const float* bias, simd::Act act, float p0, float p1);
+// Conv 1x1 / stride 1 / no padding / one group on channels-last float32 with constant weights:
+// create_dense over [pixels, C] x W^T (pointwise_conv.cpp); nullptr for anything else.
+KernelResult create_pointwise_conv(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
 KernelResult create_attention(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
 KernelResult create_selective_scan(const Context&, const NodeView&, TensorSpan in, TensorSpan out,
                                    std::span<const uint8_t>);
@@ -34,6 +42,12 @@ KernelResult create_lif(const Context&, const NodeView&, TensorSpan in, TensorSp
 namespace detail {
 
 inline const TensorRef* at(TensorSpan s, size_t i) { return i < s.size() ? s[i] : nullptr; }
+
+// Whether node input i is a constant of the plan (is_constant: per plan tensor).
+inline bool input_constant(const NodeView& node, std::span<const uint8_t> is_constant, size_t i) {
+  return i < node.inputs.size() && node.inputs[i] >= 0 && static_cast<size_t>(node.inputs[i]) < is_constant.size() &&
+         is_constant[static_cast<size_t>(node.inputs[i])];
+}
 
 inline bool all_f32(std::initializer_list<const TensorRef*> ts) {
   for (const TensorRef* t : ts)
