@@ -10,8 +10,9 @@
 // (the mapped original is then released), else at the start of each run into scratch (O(size of
 // B), against O(M x size of B) of arithmetic). A constant 2-D B with an unbroadcast A is one
 // [rows of every batch, K] x [K, N] product. Tasks are (output matrix, row block, column block)
-// triples, with column blocks (whole micro-kernel panels) only when there are too few row blocks
-// to give every thread work (a 7x7 feature map is 49 rows: one row block).
+// triples (plan_tasks): one per matrix at one thread, balanced row blocks over threads, column
+// blocks (whole micro-kernel panels) only when rows cannot give every thread work (a 7x7 feature
+// map is 49 rows).
 #include <vector>
 
 #include "cpu/ops/simd_ops.h"
@@ -21,7 +22,7 @@ namespace tern::cpu {
 
 namespace {
 
-constexpr int64_t kRowBlock = 96;  // rows per task: a multiple of every micro-kernel's mr
+constexpr int64_t kTaskRows = 256;  // rows per task at most when splitting over threads
 
 class MatMulKernel final : public CpuKernel {
  public:
@@ -37,14 +38,14 @@ class MatMulKernel final : public CpuKernel {
       });
       packed = dst;
     }
-    const int64_t blocks = (m_ + kRowBlock - 1) / kRowBlock;
+    const int64_t blocks = (m_ + row_block_ - 1) / row_block_;
     const float* bias = bias_copy_.empty() ? (bias_ ? bias_->as<float>() : nullptr) : bias_copy_.data();
     const int64_t per_matrix = blocks * col_blocks_;
     detail::for_parts(threads_, parts_, static_cast<int64_t>(pairs_.size()) * per_matrix, [&](int, int64_t lo, int64_t hi) {
       for (int64_t t = lo; t < hi; ++t) {
         const Pair& p = pairs_[static_cast<size_t>(t / per_matrix)];
         const int64_t rb = t % per_matrix / col_blocks_, cb = t % col_blocks_;
-        const int64_t r0 = rb * kRowBlock, rows = std::min(kRowBlock, m_ - r0);
+        const int64_t r0 = rb * row_block_, rows = std::min(row_block_, m_ - r0);
         const int64_t c0 = cb * col_width_, cols = std::min(col_width_, n_ - c0);
         float* yo = py + p.y * m_ * n_ + r0 * n_ + c0;
         // Panel c0 / nr of the packed B starts c0 / nr panels of k * nr floats in.
@@ -61,12 +62,18 @@ class MatMulKernel final : public CpuKernel {
   // A constant B was packed at prepare; a bias is copied then too (so both mapped originals can go).
   bool packed_input(size_t i) const override { return (i == b_input_ && !packed_.empty()) || (i == 2 && !bias_copy_.empty()); }
 
-  // Column blocks: whole panels, enough tasks for `parts` threads when the row blocks are few.
-  void split_columns() {
-    const int64_t nr = kt_->gemm_nr, panels = (n_ + nr - 1) / nr;
-    const int64_t tasks = static_cast<int64_t>(pairs_.size()) * ((m_ + kRowBlock - 1) / kRowBlock);
+  // Tasks: one per matrix at one thread (the GEMM blocks internally, so B streams once per run),
+  // else row blocks in a multiple of the thread count (balanced, whole micro-kernel tiles, at most
+  // ~kTaskRows rows), plus column blocks (whole panels) when that still gives too few tasks.
+  void plan_tasks() {
+    const int64_t mr = kt_->gemm_mr, nr = kt_->gemm_nr, panels = (n_ + nr - 1) / nr;
+    const int64_t pairs = static_cast<int64_t>(pairs_.size());
+    int64_t row_tasks = 1;
+    if (parts_ > 1 && pairs < parts_) row_tasks = parts_ * std::max<int64_t>(1, (m_ + parts_ * kTaskRows - 1) / (parts_ * kTaskRows));
+    row_block_ = std::max(mr, ((m_ + row_tasks - 1) / row_tasks + mr - 1) / mr * mr);
+    const int64_t tasks = pairs * ((m_ + row_block_ - 1) / row_block_);
     col_blocks_ = 1;
-    if (parts_ > 1 && tasks < 2 * parts_) col_blocks_ = std::min<int64_t>(panels, (2 * parts_ + tasks - 1) / tasks);
+    if (parts_ > 1 && tasks < parts_) col_blocks_ = std::min<int64_t>(panels, (parts_ + tasks - 1) / tasks);
     col_width_ = (panels + col_blocks_ - 1) / col_blocks_ * nr;
     col_blocks_ = (n_ + col_width_ - 1) / col_width_;
   }
@@ -79,7 +86,7 @@ class MatMulKernel final : public CpuKernel {
   int parts_ = 1;
   const TensorRef *a_ = nullptr, *b_ = nullptr, *bias_ = nullptr, *y_ = nullptr;
   int64_t m_ = 0, n_ = 0, k_ = 0, nb_ = 1;
-  int64_t col_blocks_ = 1, col_width_ = 0;
+  int64_t row_block_ = 1, col_blocks_ = 1, col_width_ = 0;
   size_t pack_floats_ = 0, b_input_ = 1;
   std::vector<Pair> pairs_;
   std::vector<float> packed_;     // constant B, packed at prepare
@@ -161,7 +168,7 @@ KernelResult create_matmul_batched(const Context& ctx, const NodeView& node, Ten
       simd::pack_b(*k->kt_, k->k_, k->n_, b->as<float>() + i * k->k_ * k->n_, k->n_, 1, k->packed_.data() + i * k->pack_floats_);
     if (bias && detail::input_constant(node, is_constant, 2)) k->bias_copy_.assign(bias->as<float>(), bias->as<float>() + k->n_);
   }
-  k->split_columns();
+  k->plan_tasks();
   return std::unique_ptr<CpuKernel>(std::move(k));
 }
 
@@ -186,7 +193,7 @@ KernelResult create_dense(const Context& ctx, const TensorRef* a, const TensorRe
   d->packed_.resize(d->pack_floats_);
   simd::pack_b(*d->kt_, k, n, b, rs, cs, d->packed_.data());
   if (bias) d->bias_copy_.assign(bias, bias + n);
-  d->split_columns();
+  d->plan_tasks();
   return std::unique_ptr<CpuKernel>(std::move(d));
 }
 
