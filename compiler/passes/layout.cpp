@@ -11,7 +11,7 @@
 // permuted alike), GlobalAveragePool (which becomes ReduceMean over axes 1 and 2), group and
 // instance normalization (channels_last, like Conv), and ops with
 // an axis, axes or target shape that is remapped (Softmax, Split, Concat, keepdims reductions,
-// Expand: is_axis_op). A region is
+// Expand, tern.LIF's time axis: is_axis_op). A region is
 // kept only when its edge transposes cost no more than what its anchors would otherwise transpose
 // (two per anchor), so a lone elementwise op never gets wrapped in transposes.
 //
@@ -91,10 +91,22 @@ bool is_group_norm(const ir::Node& n) { return n.op == OpType::GroupNormalizatio
 // Ops whose axis / axes / target shape option is remapped when their operands go channels-last
 // (every activation operand and output of the region's rank): Softmax, LogSoftmax, Split and
 // Concat (axis), ReduceSum / ReduceMean / ReduceMax / ReduceMin with keepdims (axes), Expand
-// (target shape). They let the token-mixing parts of hybrid ViTs (MobileViT v2's separable
+// (target shape), tern.LIF (time_axis; spiking models put one after every 1-D Conv). They let
+// the token-mixing parts of hybrid ViTs (MobileViT v2's separable
 // attention: Split, Softmax, broadcast Mul, ReduceSum, Expand between two pointwise convs) stay
 // inside a region instead of costing a pair of transposes each.
 bool is_axis_op(const ir::Node& n, int rank) {
+  auto f32_rank = [&](const ir::Value* v) { return v && v->known && v->dtype == DType::Float32 && v->shape.rank == rank; };
+  if (n.op == OpType::LIF) {
+    // tern.LIF: elementwise over the neurons, a recurrence along time_axis; only without an initial
+    // membrane state (v0, of a lower rank) and with the spikes as its one output.
+    if (n.options.type != fb::NodeOptions::LIFOptions || n.inputs.empty() || !f32_rank(n.inputs[0])) return false;
+    for (size_t i = 1; i < n.inputs.size(); ++i)
+      if (n.inputs[i]) return false;
+    for (size_t i = 1; i < n.outputs.size(); ++i)
+      if (n.outputs[i]) return false;
+    return !n.outputs.empty() && f32_rank(n.outputs[0]);
+  }
   auto all_rank = [&](const std::vector<ir::Value*>& vs) {
     for (const ir::Value* v : vs)
       if (!v || !v->known || v->dtype != DType::Float32 || v->shape.rank != rank) return false;
@@ -144,6 +156,11 @@ void remap_axis_options(ir::Node& n, int rank) {
       auto* o = static_cast<fb::ReduceOptionsT*>(n.options.value);
       for (int& a : o->axes) a = nhwc_axis(a, rank);
       std::sort(o->axes.begin(), o->axes.end());
+      break;
+    }
+    case fb::NodeOptions::LIFOptions: {
+      auto* o = static_cast<fb::LIFOptionsT*>(n.options.value);
+      o->time_axis = nhwc_axis(o->time_axis, rank);
       break;
     }
     case fb::NodeOptions::ShapeListOptions: {
@@ -292,6 +309,7 @@ Status layout_channels_last(ir::Graph& g, PassLog& log) {
         if (v && !v->is_constant() && !in_region.count(v->producer)) edge_in.insert(v);
       }
       for (const ir::Value* out : n.outputs) {
+        if (!out) continue;
         bool external = out->is_graph_output;
         auto it = users.find(out);
         if (it != users.end())
@@ -307,6 +325,7 @@ Status layout_channels_last(ir::Graph& g, PassLog& log) {
     for (size_t i : members) {
       ir::Node& n = *nodes[i];
       for (ir::Value*& out : n.outputs) {
+        if (!out) continue;  // an absent optional output
         ir::Value* old = out;
         ir::Value* v = g.add_value(g.unique_name(old->name + "_nhwc"));
         v->dtype = old->dtype;

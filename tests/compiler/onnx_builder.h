@@ -113,6 +113,20 @@ class OnnxBuilder {
     return first;
   }
 
+  // A node of Tern's custom-op domain `tern` (../shared/spec/tern_ops.py); returns its first output.
+  std::string tern_node(const std::string& op, const std::vector<std::string>& inputs, const std::vector<Attr>& attrs = {},
+                        int outputs = 1) {
+    if (!tern_domain_) {
+      auto* o = m_.add_opset_import();
+      o->set_domain("tern");
+      o->set_version(1);
+      tern_domain_ = true;
+    }
+    std::string first = node(op, inputs, attrs, outputs);
+    g_->mutable_node(g_->node_size() - 1)->set_domain("tern");
+    return first;
+  }
+
   // Writes the model to a file under the system's temp dir; returns the path.
   std::string save(const std::string& stem) const {
     std::string path = std::string(P_tmpdir) + "/tern_fusion_" + stem + "_" + std::to_string(::getpid()) + ".onnx";
@@ -125,6 +139,7 @@ class OnnxBuilder {
   onnx::ModelProto m_;
   onnx::GraphProto* g_;
   int counter_ = 0;
+  bool tern_domain_ = false;
   std::mt19937 rng_{1234};
 };
 
