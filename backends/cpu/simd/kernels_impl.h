@@ -6,7 +6,9 @@
 // ~1e-7) over the float range, NaN passed through, exp's overflow/underflow saturating to inf / 0
 // (tests/cpu/test_simd_variants.cpp checks every variant against float64):
 //   exp  Cephes expf: n = round(x log2 e), r = x - n ln2 (two-constant Cody-Waite), degree-6
-//        polynomial, scaled by 2^n as two factors 2^(n/2) so denormal results come out right.
+//        polynomial, scaled by 2^n as two factors 2^(n/2) so denormal results come out right
+//        (AVX-512: one vscalefps, the same single rounding). Reciprocals 1 / (1 + positive) in
+//        sigmoid and GELU: vrcp14ps + a Newton step on AVX-512 (vrecip1), a division elsewhere.
 //   erf  GELU needs 1 + erf(x / sqrt 2): for x >= 0 that is 2 - erfc(z), for x < 0 it is erfc(z)
 //        itself, computed with W. J. Cody's / Numerical Recipes' erfc = t exp(-z^2 + P(t)),
 //        t = 1 / (1 + z/2) (fractional error < 1.2e-7), so GELU keeps its relative accuracy on
@@ -38,9 +40,14 @@ inline typename V::T vexp(typename V::T x) {
   p = V::fma(p, r, V::set1(1.6666665459e-1f));
   p = V::fma(p, r, V::set1(5.0000001201e-1f));
   p = V::fma(p, V::mul(r, r), V::add(r, V::set1(1.0f)));
-  const T n1 = V::floor(V::mul(n, V::set1(0.5f)));
-  const T n2 = V::sub(n, n1);
-  T y = V::mul(V::mul(p, V::pow2(n1)), V::pow2(n2));
+  T y;
+  if constexpr (requires(T v) { V::scalef(v, v); }) {
+    y = V::scalef(p, n);  // the exact product rounded once, as the two factors below
+  } else {
+    const T n1 = V::floor(V::mul(n, V::set1(0.5f)));
+    const T n2 = V::sub(n, n1);
+    y = V::mul(V::mul(p, V::pow2(n1)), V::pow2(n2));
+  }
   y = V::select(V::lt(V::set1(88.72283f), x), V::set1(std::numeric_limits<float>::infinity()), y);
   y = V::select(V::lt(x, V::set1(-103.9f)), V::zero(), y);  // below the smallest denormal
   return V::select(V::isnan(x), x, y);
@@ -103,11 +110,18 @@ inline typename V::T vtanh(typename V::T x) {
 
 // 1 / (1 + exp(-x)) through e = exp(-|x|), which never overflows: 1 / (1 + e) for x >= 0,
 // e / (1 + e) below, so the far negative tail keeps its relative accuracy (no exp(-x) = inf).
+// 1 / a for a >= 1 (finite or +inf): the vector type's fast reciprocal where it has one.
+template <class V>
+inline typename V::T vrecip1(typename V::T a) {
+  if constexpr (requires(typename V::T v) { V::recip(v); }) return V::recip(a);
+  else return V::div(V::set1(1.0f), a);
+}
+
 template <class V>
 inline typename V::T vsigmoid(typename V::T x) {
   using T = typename V::T;
   const T e = vexp<V>(V::sub(V::zero(), V::abs(x)));
-  const T r = V::div(V::set1(1.0f), V::add(V::set1(1.0f), e));
+  const T r = vrecip1<V>(V::add(V::set1(1.0f), e));
   return V::select(V::lt(x, V::zero()), V::mul(e, r), r);
 }
 
@@ -115,7 +129,7 @@ template <class V>
 inline typename V::T vgelu(typename V::T x) {
   using T = typename V::T;
   const T z = V::mul(V::abs(x), V::set1(0.70710678118654752f));
-  const T t = V::div(V::set1(1.0f), V::fma(z, V::set1(0.5f), V::set1(1.0f)));
+  const T t = vrecip1<V>(V::fma(z, V::set1(0.5f), V::set1(1.0f)));
   T p = V::set1(0.17087277f);
   p = V::fma(p, t, V::set1(-0.82215223f));
   p = V::fma(p, t, V::set1(1.48851587f));

@@ -34,6 +34,16 @@ struct VecAvx512 {
     __m512i i = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
     return _mm512_castsi512_ps(_mm512_slli_epi32(i, 23));
   }
+  // a * 2^n for integral n, one rounding (vscalefps): exp's scaling in one instruction instead of
+  // two pow2 factors (kernels_impl.h vexp uses it when the vector type has it).
+  static T scalef(T a, T n) { return _mm512_scalef_ps(a, n); }
+  // 1 / a for a in [1, 2^30] (the transcendentals' 1 / (1 + something positive)): vrcp14ps and one
+  // Newton step, ~1 ulp, at a fraction of vdivps's cost (its 512-bit throughput is one per 16
+  // cycles on Intel cores).
+  static T recip(T a) {
+    const T r = _mm512_rcp14_ps(a);
+    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(a, r, _mm512_set1_ps(1.0f)), r);  // r + r (1 - a r)
+  }
   static M lt(T a, T b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
   static M ge(T a, T b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
   static M isnan(T a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q); }
