@@ -26,6 +26,16 @@ Reported per model and T: Tern ms, ORT ms, ratio Tern/ORT, Tern's fraction of th
 --seq-lens mode runs the recurrent models at other sequence lengths (inputs: the golden ones tiled
 along the sequence; see seq_variant) and shows Tern's (and ORT's) latency per step: a flat column
 means cost linear in the sequence length.
+
+--int8 mode (issue 4) runs the vision models only: Tern's int8 plan (`tern quantize model.onnx
+--calib calib.npy --max-drop -1`), Tern's fp32 plan, ORT on model.onnx and ORT on model.qdq.onnx
+(ORT's QDQ min/max int8 export, models/zoo_qdq.py, which also writes zoo/NAME/calib.npy, the
+calibration images both quantizers use; run for a model whose files are missing), in alternating
+rounds (the one that goes first rotates). Reported per model and T: the four latencies, Tern int8 /
+Tern fp32, and Tern int8 / min(ORT fp32, ORT QDQ) with its geomean (issue 4 wants <= 0.6, and
+int8 <= 0.5 x Tern fp32):
+
+    /usr/bin/python3 tools/bench/compare.py --int8 --threads 1 2 --rounds 3 --iters 10 --json build/bench-int8.json
 """
 import argparse
 import datetime
@@ -544,6 +554,166 @@ def print_seq_report(header, results, peak1, args):
         print("\n- us/step = latency / sequence length (batch 2); a flat column means cost linear in the sequence length")
 
 
+# --------------------------------------------------------------------------------------------
+# int8 mode (issue 4): Tern int8 vs ORT's faster mode, min(ORT fp32, ORT QDQ int8)
+# --------------------------------------------------------------------------------------------
+
+INT8_TOOLS = ("tern_int8", "tern_fp32", "ort_fp32", "ort_qdq")
+
+
+def int8_prepare(args, tern, folder, m, work):
+    """calib.npy + model.qdq.onnx (models/zoo_qdq.py, if missing), the fp32 plan and the int8 plan
+    (tern quantize --calib calib.npy --max-drop D); returns {plan paths, quantize seconds}."""
+    calib, qdq = os.path.join(folder, "calib.npy"), os.path.join(folder, "model.qdq.onnx")
+    if not (os.path.exists(calib) and os.path.exists(qdq)):
+        log(f"{m}: writing calib.npy and model.qdq.onnx (models/zoo_qdq.py)")
+        subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "models", "zoo_qdq.py"), "--models", m, "--zoo", args.zoo],
+                       check=True, stdout=subprocess.DEVNULL)
+    fp32 = os.path.join(work, m + ".tern")
+    compile_plan(tern, folder, fp32)
+    int8 = os.path.join(work, m + ".int8.tern")
+    cmd = [tern, "quantize", os.path.join(folder, "model.onnx"), "--calib", calib, "--max-drop", f"{args.int8_max_drop:g}",
+           "-o", int8, "-q"] + compile_args(folder)
+    t0 = datetime.datetime.now()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"tern quantize failed: {p.stderr.strip()[-2000:]}")
+    qinfo = {}
+    try:
+        with open(os.path.join(folder, "qdq.json")) as f:
+            qinfo = json.load(f)
+    except (OSError, ValueError):
+        pass
+    return {"tern_int8": int8, "tern_fp32": fp32, "ort_fp32": os.path.join(folder, "model.onnx"), "ort_qdq": qdq,
+            "quantize_s": (datetime.datetime.now() - t0).total_seconds(), "qdq_info": qinfo}
+
+
+def int8_rounds(args, tern, prep, inputs):
+    """Alternating rounds of the four measurements; the one that goes first rotates between rounds."""
+    tern_inputs = [f"--input={e['name']}={e['file']}" for e in inputs]
+    res = {t: {k: [] for k in INT8_TOOLS} for t in args.threads}
+    for r in range(args.rounds):
+        for t in args.threads:
+            cmds = {}
+            for k in ("tern_int8", "tern_fp32"):
+                cmds[k] = [tern, "bench", prep[k], "--json", "--threads", str(t), "--iters", str(args.iters),
+                           "--warmup", str(args.warmup), "--backend", args.backend] + tern_inputs
+            for k in ("ort_fp32", "ort_qdq"):
+                cmds[k] = ["node", os.path.join(HERE, "ort_bench.js"), prep[k], "--threads", str(t), "--iters", str(args.iters),
+                           "--warmup", str(args.warmup), "--inputs"] + [e["file"] for e in inputs] + (
+                               ["--no-spin"] if args.ort_no_spin else [])
+            order = list(INT8_TOOLS[r % 4:] + INT8_TOOLS[:r % 4])
+            for k in order:
+                try:
+                    res[t][k].append(run_json(cmds[k]))
+                except (RuntimeError, subprocess.TimeoutExpired) as e:
+                    log(f"  {k} T={t}: {e}")
+                    res[t][k].append({"error": str(e)})
+    return res
+
+
+def int8_summarize(m, prep, res, args):
+    rows = []
+    for t in args.threads:
+        row = {"model": m, "threads": t, "quantize_s": prep["quantize_s"],
+               "int8_plan_bytes": os.path.getsize(prep["tern_int8"]), "onnx_bytes": os.path.getsize(prep["ort_fp32"]),
+               "qdq_check": prep["qdq_info"].get("check"), "runs": res[t]}
+        for k in INT8_TOOLS:
+            row[k + "_ms"] = best(res[t][k])
+            row[k + "_cpu_ms"] = best(res[t][k], "cpu_ms_per_run")
+            row[k + "_rounds"] = [x.get("median_ms") for x in res[t][k]]
+            chk = next((x.get("check") for x in res[t][k] if x.get("check")), None)
+            if chk:
+                row[k + "_vs_golden"] = max(c.get("rel_to_max", float("inf")) for c in chk)
+        ort = [v for v in (row["ort_fp32_ms"], row["ort_qdq_ms"]) if v]
+        row["ort_best_ms"] = min(ort) if ort else None
+        row["ort_best"] = None if not ort else ("qdq" if row["ort_qdq_ms"] and row["ort_qdq_ms"] <= (row["ort_fp32_ms"] or 1e30)
+                                                 else "fp32")
+        ti = row["tern_int8_ms"]
+        row["ratio_ort"] = ti / row["ort_best_ms"] if ti and row["ort_best_ms"] else None
+        row["ratio_fp32"] = ti / row["tern_fp32_ms"] if ti and row["tern_fp32_ms"] else None
+        if t == 1:
+            oc = [v for v in (row["ort_fp32_cpu_ms"], row["ort_qdq_cpu_ms"]) if v]
+            row["ratio_ort_cpu"] = row["tern_int8_cpu_ms"] / min(oc) if row["tern_int8_cpu_ms"] and oc else None
+        rows.append(row)
+    return rows
+
+
+def int8_report(rows, args, md):
+    b = "- " if md else ""
+    out = [("\n### " if md else "\n== ") + f"int8 latency: Tern int8 vs ORT's faster mode (min over {args.rounds} rounds of each "
+           f"round's {args.stat} of {args.iters} runs)" + ("\n" if md else " ==")]
+    trs = []
+    for r in rows:
+        qc = r.get("qdq_check") or {}
+        trs.append([r["model"], r["threads"], fmt(r["tern_int8_ms"]), fmt(r["tern_fp32_ms"]), fmt(r["ratio_fp32"], ".3f"),
+                    fmt(r["ort_fp32_ms"]), fmt(r["ort_qdq_ms"]),
+                    fmt(r["ort_qdq_ms"] / r["ort_fp32_ms"] if r["ort_qdq_ms"] and r["ort_fp32_ms"] else None, ".3f"),
+                    r["ort_best"] or "—", fmt(r["ratio_ort"], ".3f"),
+                    fmt(r.get("ratio_ort_cpu"), ".3f") if r["threads"] == 1 else "—",
+                    fmt(r["int8_plan_bytes"] / r["onnx_bytes"], ".3f"),
+                    fmt(qc.get("rel_to_max"), ".3f"), fmt(100 * qc["argmax_agreement"] if "argmax_agreement" in qc else None, ".0f")])
+    out.append(table(["model", "threads", "tern int8 ms", "tern fp32 ms", "int8/fp32", "ort fp32 ms", "ort qdq ms", "ort qdq/fp32",
+                      "ort faster", "tern int8 / ort best", "same by CPU (T=1)", "int8 plan / onnx", "qdq vs fp32 rel", "qdq argmax %"],
+                     trs, md))
+    out.append("")
+    out.append(b + "ort best = min(ORT fp32 on model.onnx, ORT on model.qdq.onnx: models/zoo_qdq.py, ORT's quantize_static QDQ "
+               "min/max per-channel rewrite, calibrated on calib.npy); Tern int8 = `tern quantize --calib calib.npy --max-drop "
+               f"{args.int8_max_drop:g}`; same calibration images for both")
+    out.append(b + "qdq vs fp32 rel / argmax %: ORT QDQ outputs against ORT fp32 on the calibration + as many held-out random "
+               "images (max |diff| / max |fp32|; random weights give near-tied logits, so these are noisy by nature)")
+    out.append(("\n### " if md else "\n== ") + "Issue 4 latency acceptance, as measured here" + ("\n" if md else " =="))
+
+    def add(ok, text):
+        out.append(("- " if md else "  ") + ("PASS " if ok else "FAIL ") + text)
+    for t in args.threads:
+        tr = [r for r in rows if r["threads"] == t]
+        ro = [(r["ratio_ort"], r["model"]) for r in tr if r["ratio_ort"]]
+        if ro:
+            g, worst = geomean([v for v, _ in ro]), max(ro)
+            n_ok = sum(1 for v, _ in ro if v <= 0.6)
+            add(g <= 0.6, f"geomean tern int8 / ORT best at {t} thread(s): {g:.3f} (<= 0.6); worst {worst[1]} {worst[0]:.3f}; "
+                f"{n_ok}/{len(ro)} models <= 0.6")
+        rf = [(r["ratio_fp32"], r["model"]) for r in tr if r["ratio_fp32"]]
+        if rf:
+            g, worst = geomean([v for v, _ in rf]), max(rf)
+            add(g <= 0.5, f"geomean tern int8 / tern fp32 at {t} thread(s): {g:.3f} (<= 0.5); worst {worst[1]} {worst[0]:.3f}")
+    rc = [(r["ratio_ort_cpu"], r["model"]) for r in rows if r["threads"] == 1 and r.get("ratio_ort_cpu")]
+    if rc:
+        add(geomean([v for v, _ in rc]) <= 0.6, f"same, 1 thread, by CPU time per run: geomean tern int8 / ORT best "
+            f"{geomean([v for v, _ in rc]):.3f}, worst {max(rc)[1]} {max(rc)[0]:.3f}")
+    sz = {r["model"]: r["int8_plan_bytes"] / r["onnx_bytes"] for r in rows}
+    if sz:
+        worst = max(sz.items(), key=lambda kv: kv[1])
+        add(worst[1] <= 0.3, f"int8 plan <= 0.3 x ONNX file: worst {worst[0]} {worst[1]:.3f}")
+    slower = [f"{r['model']} (T={r['threads']}: {r['ort_qdq_ms'] / r['ort_fp32_ms']:.2f}x)" for r in rows
+              if r["ort_qdq_ms"] and r["ort_fp32_ms"] and r["ort_qdq_ms"] > r["ort_fp32_ms"]]
+    if slower:
+        out.append(b + "ORT's QDQ model slower than its fp32 one: " + ", ".join(slower))
+    return "\n".join(out)
+
+
+def int8_compare(args, tern, work):
+    rows = []
+    for m in [m for m in (args.models or VISION) if m in VISION]:
+        folder = os.path.join(args.zoo, m)
+        try:
+            with open(os.path.join(folder, "meta.json")) as f:
+                meta = json.load(f)
+            prep = int8_prepare(args, tern, folder, m, work)
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+            log(f"{m}: {e}")
+            continue
+        inputs = [{"name": e["name"], "file": os.path.join(folder, e["file"])} for e in meta["inputs"]]
+        res = int8_rounds(args, tern, prep, inputs)
+        mr = int8_summarize(m, prep, res, args)
+        rows += mr
+        log(f"{m}: quantize {prep['quantize_s']:.1f} s; " + "; ".join(
+            f"T={r['threads']} int8 {fmt(r['tern_int8_ms'])} fp32 {fmt(r['tern_fp32_ms'])} ort {fmt(r['ort_fp32_ms'])} "
+            f"qdq {fmt(r['ort_qdq_ms'])} ratio {fmt(r['ratio_ort'], '.3f')}" for r in mr))
+    return rows
+
+
 def render(args):
     with open(args.render) as f:
         dump = json.load(f)
@@ -551,6 +721,9 @@ def render(args):
         if k != "seq_lens" or v:
             setattr(args, k, v)
     peaks = {int(k): v for k, v in dump["peaks"].items()}
+    if "int8_rows" in dump:
+        print("\n".join(("- " if args.markdown else "") + h for h in dump["header"]))
+        return print(int8_report(dump["int8_rows"], args, args.markdown))
     if "seq_sweep" in dump:
         return print_seq_report(dump["header"], dump["seq_sweep"], peaks[1]["gflops"], args)
     print("\n".join(("- " if args.markdown else "") + h for h in dump["header"]))
@@ -579,12 +752,20 @@ def main():
     p.add_argument("--check", action="store_true", help="also compare Tern's outputs with the reference backend and golden")
     p.add_argument("--no-ort", action="store_true", help="Tern only")
     p.add_argument("--seq-lens", nargs="+", type=int, help="sequence-length sweep of the recurrent models instead")
+    p.add_argument("--int8", action="store_true",
+                   help="issue 4's int8 latency instead: on the vision models, Tern int8 (tern quantize --calib "
+                        "zoo/NAME/calib.npy) vs Tern fp32, ORT fp32 and ORT on zoo/NAME/model.qdq.onnx (both written by "
+                        "models/zoo_qdq.py when missing); ratio Tern int8 / min(ORT fp32, ORT QDQ) and its geomean")
+    p.add_argument("--int8-max-drop", type=float, default=-1.0,
+                   help="--int8: tern quantize --max-drop (default -1: every layer int8)")
     p.add_argument("--markdown", action="store_true", help="print Markdown (for docs/benchmarks.md)")
     p.add_argument("--json", help="also write every measurement to this JSON file")
     p.add_argument("--render", metavar="JSON", help="print the report of a --json file again (e.g. with --markdown); measures nothing")
     args = p.parse_args()
     if args.render:
         return render(args)
+    if args.int8 and (args.no_ort or args.seq_lens):
+        p.error("--int8 compares with ORT on the vision models: not with --no-ort or --seq-lens")
 
     global STAT
     STAT = args.stat + "_ms"
@@ -603,14 +784,16 @@ def main():
     log(f"tern: {tern}; work: {work}")
 
     peaks = {}
-    if args.peak_gflops:
+    if args.int8:
+        pass  # no %-of-peak columns in the int8 tables
+    elif args.peak_gflops:
         peaks[1] = {"isa": "given", "gflops": args.peak_gflops, "gflops_per_thread": [args.peak_gflops]}
     else:
         probe = find_peak_probe(tern, work)
         for t in sorted(set([1] + args.threads)):
             peaks[t] = measure_peak(probe, t)
             log(f"peak {t} thread(s): {peaks[t]['gflops']:.1f} GFLOP/s ({peaks[t]['isa']})")
-    peak1 = peaks[1]["gflops"]
+    peak1 = peaks[1]["gflops"] if peaks else None
 
     started = datetime.datetime.now(datetime.timezone.utc)
     header = [f"date: {started:%Y-%m-%d %H:%M} UTC", f"tern: {tern_orig}" + (f" (git {git_rev()})" if git_rev() else ""),
@@ -621,9 +804,15 @@ def main():
     except OSError:
         pass
     dump = {"header": header, "peaks": peaks,
-            "args": {k: getattr(args, k) for k in ("threads", "rounds", "iters", "warmup", "stat", "backend", "seq_lens")}}
+            "args": {k: getattr(args, k) for k in ("threads", "rounds", "iters", "warmup", "stat", "backend", "seq_lens",
+                                                     "int8_max_drop")}}
 
-    if args.seq_lens:
+    if args.int8:
+        rows = int8_compare(args, tern, work)
+        dump["int8_rows"] = rows
+        print("\n".join(("- " if args.markdown else "") + h for h in header))
+        print(int8_report(rows, args, args.markdown))
+    elif args.seq_lens:
         results = seq_sweep(args, tern, work)
         dump["seq_sweep"] = results
         print_seq_report(header, results, peak1, args)
