@@ -90,7 +90,7 @@ bool is_group_norm(const ir::Node& n) { return n.op == OpType::GroupNormalizatio
 
 // Ops whose axis / axes / target shape option is remapped when their operands go channels-last
 // (every activation operand and output of the region's rank): Softmax, LogSoftmax, Split and
-// Concat (axis), ReduceSum / ReduceMean / ReduceMax / ReduceMin with keepdims (axes), Expand
+// Concat (axis), Slice (its axes; Mamba's causal Conv1d trims its output with one), ReduceSum / ReduceMean / ReduceMax / ReduceMin with keepdims (axes), Expand
 // (target shape), tern.LIF (time_axis; spiking models put one after every 1-D Conv). They let
 // the token-mixing parts of hybrid ViTs (MobileViT v2's separable
 // attention: Split, Softmax, broadcast Mul, ReduceSum, Expand between two pointwise convs) stay
@@ -120,6 +120,8 @@ bool is_axis_op(const ir::Node& n, int rank) {
       return n.options.type == fb::NodeOptions::AxisOptions;
     case OpType::Split:
       return n.inputs.size() == 1 && n.options.type == fb::NodeOptions::SplitOptions;
+    case OpType::Slice:
+      return n.inputs.size() == 1 && n.options.type == fb::NodeOptions::SliceOptions;
     case OpType::ReduceSum: case OpType::ReduceMean: case OpType::ReduceMax: case OpType::ReduceMin:
       return n.inputs.size() == 1 && n.options.type == fb::NodeOptions::ReduceOptions &&
              static_cast<const fb::ReduceOptionsT*>(n.options.value)->keepdims;
@@ -156,6 +158,11 @@ void remap_axis_options(ir::Node& n, int rank) {
       auto* o = static_cast<fb::ReduceOptionsT*>(n.options.value);
       for (int& a : o->axes) a = nhwc_axis(a, rank);
       std::sort(o->axes.begin(), o->axes.end());
+      break;
+    }
+    case fb::NodeOptions::SliceOptions: {
+      auto* o = static_cast<fb::SliceOptionsT*>(n.options.value);
+      for (int& a : o->axes) a = nhwc_axis(a, rank);
       break;
     }
     case fb::NodeOptions::LIFOptions: {

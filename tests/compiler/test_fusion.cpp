@@ -390,10 +390,11 @@ TEST_CASE("layout: GroupNorm and MobileViT-v2 token mixing (Split, Softmax, Redu
   CHECK(max_rel_diff((*cpu)[0], ref[0]) <= 1e-4);
 }
 
-TEST_CASE("layout: a spiking 1-D Conv stack keeps tern.LIF inside the channels-last region") {
-  // Conv1d -> LIF (time = the conv's length axis) -> pointwise Conv1d -> LIF -> Conv1d on [N, C, T]:
-  // with LIF in the region (time_axis 2 -> 1 on [N, T, C]) only the graph's input and output are
-  // transposed, where each LIF used to cost a pair.
+TEST_CASE("layout: a spiking 1-D Conv stack keeps tern.LIF and Slice inside the channels-last region") {
+  // Conv1d -> Slice (Mamba's causal trim of a padded conv) -> LIF (time = the conv's length axis)
+  // -> pointwise Conv1d -> LIF -> Conv1d on [N, C, T]: with Slice and LIF in the region (axis /
+  // time_axis 2 -> 1 on [N, T, C]) only the graph's input and output are transposed, where each
+  // used to cost a pair.
   OnnxBuilder b(13);
   const int64_t c = 6, t = 40;
   std::string x = b.input("x", {2, c, t});
@@ -401,7 +402,8 @@ TEST_CASE("layout: a spiking 1-D Conv stack keeps tern.LIF inside the channels-l
     return b.tern_node("LIF", {v}, {OnnxBuilder::Attr::fl("tau", 2.0f), OnnxBuilder::Attr::fl("v_threshold", 0.5f),
                                    OnnxBuilder::Attr::i("time_axis", 2)});
   };
-  std::string h = lif(b.node("Conv", {x, b.random({c, c, 3}), b.random({c})}, {OnnxBuilder::Attr::list("pads", {1, 1})}));
+  std::string conv = b.node("Conv", {x, b.random({c, c, 3}), b.random({c})}, {OnnxBuilder::Attr::list("pads", {2, 2})});
+  std::string h = lif(b.node("Slice", {conv, b.ints({0}), b.ints({t}), b.ints({2})}));
   h = lif(b.node("Conv", {h, b.random({2 * c, c, 1}), b.random({2 * c})}));
   b.output(b.node("Conv", {h, b.random({c, 2 * c, 3}), b.random({c})}, {OnnxBuilder::Attr::list("pads", {2, 0})}), 3);
   const std::string path = b.save("layout_lif");
@@ -412,6 +414,7 @@ TEST_CASE("layout: a spiking 1-D Conv stack keeps tern.LIF inside the channels-l
   REQUIRE(a.size() == 1);
   CHECK(max_rel_diff(a[0], ref[0]) <= 1e-5);
   CHECK(count(nhwc.ops, "LIF") == 2);
+  CHECK(count(nhwc.ops, "Slice") == 1);
   CHECK(count(nhwc.ops, "Transpose") == 2);
   for (const auto& node : nhwc.plan->nodes())
     if (node.op == OpType::LIF) CHECK(static_cast<const fb::LIFOptionsT*>(node.options.value)->time_axis == 1);
