@@ -187,6 +187,29 @@ Status Context::init() {
   VkPhysicalDevice16BitStorageFeatures f16_on{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
   f16_on.storageBuffer16BitAccess = VK_TRUE;
 
+  // 8-bit storage (VK_KHR_8bit_storage; core only from Vulkan 1.2, and this instance asks for 1.1,
+  // so through the extension) for int8 plans: the int8 shaders load and store int8 tensors
+  // directly (arithmetic in int32, so shaderInt8 is not needed). An int8 partition on a device
+  // without it fails at prepare with that reason (vulkan_backend.cpp), never runs otherwise.
+  bool has_ext8 = false;
+  {
+    uint32_t ne = 0;
+    vkEnumerateDeviceExtensionProperties(physical, nullptr, &ne, nullptr);
+    std::vector<VkExtensionProperties> exts(ne);
+    if (ne) vkEnumerateDeviceExtensionProperties(physical, nullptr, &ne, exts.data());
+    for (const VkExtensionProperties& e : exts) has_ext8 |= std::strcmp(e.extensionName, VK_KHR_8BIT_STORAGE_EXTENSION_NAME) == 0;
+  }
+  VkPhysicalDevice8BitStorageFeaturesKHR f8{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES_KHR};
+  if (has_ext8 && (VK_API_VERSION_MINOR(props.apiVersion) >= 1 || VK_API_VERSION_MAJOR(props.apiVersion) > 1)) {
+    VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    f2.pNext = &f8;
+    vkGetPhysicalDeviceFeatures2(physical, &f2);
+  }
+  storage8 = has_ext8 && f8.storageBuffer8BitAccess == VK_TRUE;
+  VkPhysicalDevice8BitStorageFeaturesKHR f8_on{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES_KHR};
+  f8_on.storageBuffer8BitAccess = VK_TRUE;
+  std::vector<const char*> device_extensions;
+
   float priority = 1.0f;
   VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
   qci.queueFamilyIndex = queue_family;
@@ -195,7 +218,19 @@ Status Context::init() {
   VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
   dci.queueCreateInfoCount = 1;
   dci.pQueueCreateInfos = &qci;
-  if (storage16) dci.pNext = &f16_on;
+  const void* chain = nullptr;
+  if (storage16) {
+    f16_on.pNext = const_cast<void*>(chain);
+    chain = &f16_on;
+  }
+  if (storage8) {
+    f8_on.pNext = const_cast<void*>(chain);
+    chain = &f8_on;
+    device_extensions.push_back(VK_KHR_8BIT_STORAGE_EXTENSION_NAME);
+  }
+  dci.pNext = chain;
+  dci.enabledExtensionCount = static_cast<uint32_t>(device_extensions.size());
+  dci.ppEnabledExtensionNames = device_extensions.data();
   r = vkCreateDevice(physical, &dci, nullptr, &device);
   if (r != VK_SUCCESS) {
     device = VK_NULL_HANDLE;

@@ -60,6 +60,7 @@ class Context {
   bool timestamps = false;  // the queue family writes timestamps
   bool validation = false;  // VK_LAYER_KHRONOS_validation is on (TERN_VULKAN_VALIDATION=1)
   bool storage16 = false;   // storageBuffer16BitAccess enabled: the _fp16 shader variants can run
+  bool storage8 = false;    // storageBuffer8BitAccess enabled (VK_KHR_8bit_storage): the int8 shaders can run
   std::mutex queue_mutex;   // vkQueueSubmit on one queue from several sessions
 
   // Device-local memory when the device has it (host-visible too on unified-memory devices and

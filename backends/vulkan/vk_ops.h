@@ -51,6 +51,10 @@ class Recorder {
   // A device-only tensor for intermediate results of a multi-dispatch op. It may move the tensor
   // table: pointers from tensor() / OpCall::in() taken before the call are invalid after it.
   virtual int32_t scratch(DType dtype, const Shape& shape) = 0;
+  // A read-only tensor made at prepare from host data (copied here; uploaded with the plan's
+  // constants): the int8 kernels' tables and per-channel requantization parameters. Same
+  // invalidation rule as scratch().
+  virtual int32_t constant(DType dtype, const Shape& shape, const void* data) = 0;
   virtual void dispatch(const char* shader, std::initializer_list<int32_t> bindings, const Params& params, uint32_t gx,
                         uint32_t gy = 1, uint32_t gz = 1) = 0;
   // Byte copy of `bytes` from src (at src_offset) to dst (at dst_offset), as a transfer command.
@@ -87,6 +91,10 @@ struct MatmulDesc {
   // Dispatches matmul.comp for it.
   void record(Recorder& rec, int32_t a, int32_t b, int32_t c, int32_t y) const;
 };
+struct OpCall;
+// The strided views of a MatMul or Gemm node (output present), as ops/matmul.cpp reads it (the
+// int8 kernel reads the same views).
+MatmulDesc describe_matmul(const OpCall& c);
 
 // One node being recorded.
 struct OpCall {
@@ -134,6 +142,15 @@ struct OpEntry {
 
 // The explicit op table (vulkan_ops.cpp); nullptr for ops without a Vulkan kernel.
 const OpEntry* op_entry(OpType op);
+// The entry that runs a node whose first input has dtype `in0`: as the reference's dispatch_q8,
+// Conv, Gemm, MatMul, Add/Sub/Mul, the element-wise activations and the pools take their int8
+// kernel (the q8 table, ops/q8_*.cpp) when input 0 is int8, and QuantizeLinear /
+// DequantizeLinear always do; everything else (data movement of int8 tensors included) takes
+// op_entry. nullptr: no Vulkan kernel.
+const OpEntry* entry_for(OpType op, DType in0);
+// Shader names of the int8 kernels (q8_*) and 8-bit variants (*_i8): they need 8-bit storage
+// and have no fp16 variant.
+bool is_int8_shader(const std::string& name);
 
 // The embedded SPIR-V of one shader (generated at build time from shaders/<name>.comp).
 struct ShaderCode {
@@ -166,5 +183,12 @@ bool attention_supports(const NodeQuery&, std::string*);
 Status attention_record(const OpCall&);
 bool tern_ops_supports(const NodeQuery&, std::string*);
 Status tern_ops_record(const OpCall&);
+// int8 kernels (the q8 table).
+bool q8_linear_supports(const NodeQuery&, std::string*);
+Status q8_linear_record(const OpCall&);
+bool q8_elementwise_supports(const NodeQuery&, std::string*);
+Status q8_elementwise_record(const OpCall&);
+bool q8_pool_supports(const NodeQuery&, std::string*);
+Status q8_pool_record(const OpCall&);
 
 }  // namespace tern::vk

@@ -13,16 +13,30 @@ file(GLOB TERN_VK_OPS CONFIGURE_DEPENDS ${TERN_VK_DIR}/ops/*.cpp)
 set(TERN_VK_HEADERS)
 set(TERN_VK_TABLE_INCLUDES "")
 set(TERN_VK_TABLE_ENTRIES "")
-# Two storage variants from each source (shaders/common.glsl): <name> with float32 tensors and
-# <name>_fp16 (-DTERN_FP16) with float16 tensors (VK_KHR_16bit_storage), for fp16 plans.
+# Storage variants from each source (shaders/common.glsl): <name> with float32 tensors and
+# <name>_fp16 (-DTERN_FP16) with float16 tensors (VK_KHR_16bit_storage), for fp16 plans. The
+# word-moving shaders (copy, fill, gather) also get <name>_i8 (-DTERN_I8: 8-bit words,
+# VK_KHR_8bit_storage) for the int8 tensors of int8 plans. The int8 kernels (q8_*.comp) have
+# integer tensors only: one variant, no suffix.
+set(TERN_VK_I8_VARIANTS copy fill gather)
 foreach(src ${TERN_VK_SHADERS})
   get_filename_component(base ${src} NAME_WE)
-  foreach(variant IN ITEMS "" "_fp16")
-    set(name ${base}${variant})
+  set(variants plain _fp16)  # "plain": no suffix (an empty list item would vanish)
+  if(base IN_LIST TERN_VK_I8_VARIANTS)
+    list(APPEND variants _i8)
+  elseif(base MATCHES "^q8_")
+    set(variants plain)
+  endif()
+  foreach(variant IN LISTS variants)
     set(defs)
-    if(variant STREQUAL "_fp16")
+    if(variant STREQUAL "plain")
+      set(variant "")
+    elseif(variant STREQUAL "_fp16")
       set(defs -DTERN_FP16)
+    elseif(variant STREQUAL "_i8")
+      set(defs -DTERN_I8)
     endif()
+    set(name ${base}${variant})
     set(out ${TERN_VK_GEN}/spv_${name}.h)
     add_custom_command(
       OUTPUT ${out}

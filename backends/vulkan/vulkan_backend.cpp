@@ -16,6 +16,12 @@
 // converted once at prepare, and the boundary transfers convert float32 <-> float16 on the host
 // (the session's tensors stay float32). Ops see such tensors as Float16 (Recorder::tensor), so
 // byte sizes and word counts of copies and gathers follow.
+//
+// int8 (int8 plans, `tern quantize --target vulkan`): nodes whose first input is int8 record the
+// int8 kernels (vk::entry_for, ops/q8_*.cpp), whose tables and per-channel requantization
+// parameters become constants of the partition (Recorder::constant); int8 tensors move as bytes.
+// They need 8-bit storage (Context::storage8): a partition that records any int8 shader fails at
+// prepare on a device without it, naming the node, and never runs otherwise.
 #include "vulkan/vulkan_backend.h"
 
 #include <algorithm>
@@ -23,6 +29,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -100,12 +107,30 @@ class VulkanExecutable final : public Executable, public vk::Recorder {
     tensors_.push_back(t);
     return static_cast<int32_t>(tensors_.size() - 1);
   }
+  int32_t constant(DType dtype, const Shape& shape, const void* data) override {
+    TensorRef t;
+    t.dtype = dtype;
+    t.shape = shape;
+    owned_.push_back(std::make_unique<std::vector<uint8_t>>(static_cast<const uint8_t*>(data),
+                                                            static_cast<const uint8_t*>(data) + t.bytes()));
+    t.data = owned_.back()->data();
+    tensors_.push_back(t);
+    const size_t id = tensors_.size() - 1;
+    is_constant_.resize(id + 1, 0);
+    is_constant_[id] = 1;
+    half_.resize(id + 1, 0);  // never converted: the int8 kernels' tables are integers
+    return static_cast<int32_t>(id);
+  }
   void dispatch(const char* shader, std::initializer_list<int32_t> bindings, const vk::Params& params, uint32_t gx,
                 uint32_t gy, uint32_t gz) override {
     Step s;
     s.shader = shader;
     if (direct_kernels_ && s.shader == "matmul") s.shader = "matmul_direct";
-    if (fp16_) s.shader += "_fp16";
+    if (vk::is_int8_shader(s.shader)) {
+      if (int8_node_.empty()) int8_node_ = node_name_;
+    } else if (fp16_) {
+      s.shader += "_fp16";
+    }
     s.bindings.assign(bindings.begin(), bindings.end());
     s.params_begin = params_words_.size();
     s.params_count = params.w.size();
@@ -141,6 +166,9 @@ class VulkanExecutable final : public Executable, public vk::Recorder {
   bool direct_kernels_ = false;
   bool fp16_ = false;
   std::vector<uint8_t> half_;  // per plan tensor: float32 on the host, float16 on the device
+  std::vector<std::unique_ptr<std::vector<uint8_t>>> owned_;  // data of constant() tensors
+  std::string node_name_;   // the node being recorded
+  std::string int8_node_;   // the first node recorded with an int8 shader (needs 8-bit storage)
   VkDeviceSize zero_offset_ = 0;  // a small zeroed region of the arena bound for absent tensors
 
   vk::Buffer arena_, consts_, params_, staging_;
@@ -200,7 +228,9 @@ Status VulkanExecutable::init(const Subgraph& g, const BackendOptions& opts) {
         half_[t] = 1;
       }
   for (const NodeView& v : g.nodes) {
-    const vk::OpEntry* e = vk::op_entry(v.op);
+    const DType in0 = !v.inputs.empty() && v.inputs[0] >= 0 ? tensors_[static_cast<size_t>(v.inputs[0])].dtype : DType::Float32;
+    const vk::OpEntry* e = vk::entry_for(v.op, in0);
+    node_name_ = v.name;
     if (!e)
       return TERN_ERROR(kUnsupported, "node '%s' (%s): the Vulkan backend has no kernel for this op", v.name, ops::op_name(v.op));
     vk::OpCall call;
@@ -208,6 +238,12 @@ Status VulkanExecutable::init(const Subgraph& g, const BackendOptions& opts) {
     call.rec = this;
     TERN_RETURN_IF_ERROR(e->record(call));
   }
+  // TERN_VULKAN_NO_INT8=1 treats the device as lacking 8-bit storage (tests of this error).
+  if (!int8_node_.empty() && (!ctx_->storage8 || std::getenv("TERN_VULKAN_NO_INT8")))
+    return TERN_ERROR(kUnsupported,
+                      "node '%s' runs int8 on Vulkan but %s lacks 8-bit storage (storageBuffer8BitAccess, VK_KHR_8bit_storage); "
+                      "compile the int8 plan with --target cpu",
+                      int8_node_.c_str(), ctx_->props.deviceName);
   TERN_RETURN_IF_ERROR(layout(g));
   TERN_RETURN_IF_ERROR(upload(g));
   TERN_RETURN_IF_ERROR(create_pipelines());
@@ -567,7 +603,8 @@ class VulkanBackend final : public Backend {
     return ctx_ != nullptr;
   }
   bool supports(const NodeQuery& q, std::string* why) const override {
-    const vk::OpEntry* e = vk::op_entry(q.op);
+    const TensorInfo* x = vk::qin(q, 0);
+    const vk::OpEntry* e = vk::entry_for(q.op, x ? x->dtype : DType::Float32);
     std::string reason;
     bool ok = e ? e->supports(q, &reason) : vk::decline(&reason, std::string("no Vulkan kernel for ") + ops::op_name(q.op));
     // TERN_VULKAN_DISABLE=Op,Op,... keeps those ops off Vulkan (triage of correctness or speed).

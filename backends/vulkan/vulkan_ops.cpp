@@ -77,12 +77,48 @@ constexpr OpEntry kOps[] = {
     {OpType::LIF, tern_ops_supports, tern_ops_record},
 };
 
+// int8 kernels: the ops of the reference's q8_kernel_for (backends/reference/ops/dispatch_q8.cpp)
+// plus MaxPool / GlobalMaxPool (the reference runs its float kernel on int8 values).
+constexpr OpEntry kQ8Ops[] = {
+    {OpType::Conv, q8_linear_supports, q8_linear_record},
+    {OpType::Gemm, q8_linear_supports, q8_linear_record},
+    {OpType::MatMul, q8_linear_supports, q8_linear_record},
+    {OpType::Add, q8_elementwise_supports, q8_elementwise_record},
+    {OpType::Sub, q8_elementwise_supports, q8_elementwise_record},
+    {OpType::Mul, q8_elementwise_supports, q8_elementwise_record},
+    {OpType::Relu, q8_elementwise_supports, q8_elementwise_record},
+    {OpType::Clip, q8_elementwise_supports, q8_elementwise_record},
+    {OpType::Sigmoid, q8_elementwise_supports, q8_elementwise_record},
+    {OpType::Tanh, q8_elementwise_supports, q8_elementwise_record},
+    {OpType::HardSwish, q8_elementwise_supports, q8_elementwise_record},
+    {OpType::HardSigmoid, q8_elementwise_supports, q8_elementwise_record},
+    {OpType::Activation, q8_elementwise_supports, q8_elementwise_record},
+    {OpType::QuantizeLinear, q8_elementwise_supports, q8_elementwise_record},
+    {OpType::DequantizeLinear, q8_elementwise_supports, q8_elementwise_record},
+    {OpType::AveragePool, q8_pool_supports, q8_pool_record},
+    {OpType::MaxPool, q8_pool_supports, q8_pool_record},
+    {OpType::GlobalAveragePool, q8_pool_supports, q8_pool_record},
+    {OpType::GlobalMaxPool, q8_pool_supports, q8_pool_record},
+    {OpType::ReduceMean, q8_pool_supports, q8_pool_record},  // over one contiguous run of axes
+};
+
 }  // namespace
 
 const OpEntry* op_entry(OpType op) {
   for (const OpEntry& e : kOps)
     if (e.op == op) return &e;
   return nullptr;
+}
+
+const OpEntry* entry_for(OpType op, DType in0) {
+  if (in0 == DType::Int8 || op == OpType::QuantizeLinear || op == OpType::DequantizeLinear)
+    for (const OpEntry& e : kQ8Ops)
+      if (e.op == op) return &e;
+  return op_entry(op);
+}
+
+bool is_int8_shader(const std::string& name) {
+  return name.rfind("q8_", 0) == 0 || (name.size() > 3 && name.compare(name.size() - 3, 3, "_i8") == 0);
 }
 
 }  // namespace tern::vk

@@ -260,8 +260,14 @@ TEST_CASE("vulkan: supports is honest and needs no device") {
   q.inputs = ins;
   q.outputs = outs;
   std::string why;
-  CHECK_FALSE(b.supports(q, &why));
+  CHECK(b.supports(q, &why));  // an int8 Conv runs its int8 kernel (tests/vulkan/test_vulkan_q8.cpp)
+  fb::ConvOptionsT silu = conv;
+  silu.activation = fb::Activation::SiLU;
+  fb::NodeOptionsUnion us = make_options(silu);
+  q.options = &us;
+  CHECK_FALSE(b.supports(q, &why));  // ... but a fused SiLU has no int8 form
   CHECK(why.find("int8") != std::string::npos);
+  q.options = &u;
   q.op = OpType::Where;
   why.clear();
   CHECK_FALSE(b.supports(q, &why));

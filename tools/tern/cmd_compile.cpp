@@ -34,7 +34,10 @@ std::string human_bytes(uint64_t b) {
 void run_compile(const CompileArgs& a) {
   if (a.int8) {
     if (a.int8_req.calib.empty()) return report_error("compile", "--int8 needs calibration data: --calib FILE.npy|FILE.npz|FOLDER");
-    return run_int8("compile", a.model, a.output, a.input_shapes, a.int8_req, a.quiet);
+    if (a.fp16) return report_error("compile", "--fp16 and --int8 exclude each other (int8 plans keep their float islands float32)");
+    Int8Request r = a.int8_req;
+    r.target = a.target;
+    return run_int8("compile", a.model, a.output, a.input_shapes, r, a.quiet);
   }
   if (!a.int8_req.calib.empty()) return report_error("compile", "--calib is only used with --int8");
   if (a.fp16 && a.target != "vulkan") return report_error("compile", "--fp16 is a Vulkan option: add --target vulkan");
@@ -84,7 +87,9 @@ void add_compile(CLI::App& app) {
                  "With --target vulkan: store activations and weights as float16 on the device (16-bit storage;\n"
                  "shaders compute in float32, inputs and outputs stay float32). Needs a device with\n"
                  "storageBuffer16BitAccess: sessions fail on one without");
-  sub->add_flag("--int8", args->int8, "Quantize to int8 with --calib DATA (the same as `tern quantize`)");
+  sub->add_flag("--int8", args->int8,
+                "Quantize to int8 with --calib DATA (the same as `tern quantize`); with --target vulkan the int8\n"
+                "nodes run on the Vulkan backend (needs 8-bit storage: storageBuffer8BitAccess)");
   sub->add_option("--calib", args->int8_req.calib, "Calibration data for --int8: FILE.npy, FILE.npz or FOLDER");
   add_int8_options(sub, args->int8_req);
   sub->add_flag("-q,--quiet", args->quiet, "Print nothing on success");

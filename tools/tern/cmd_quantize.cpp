@@ -112,6 +112,7 @@ void run_int8(const char* cmd, const std::string& model, const std::string& outp
   o.model_path = model;
   o.input_shapes = input_shapes;
   o.layout = false;  // the int8 kernels take NCHW only (channels_last Conv/pool: float32 so far)
+  o.target = req.target;  // calibration runs on the CPU either way; the target decides placement
   auto c = compiler::compile_graph(o);
   if (!c.is_ok()) return report_error(cmd, c.status().message());
   auto data = q::bind_calibration(*raw, *c->graph, qo.max_samples);
@@ -172,6 +173,10 @@ void add_quantize(CLI::App& app) {
   sub->add_option("-o,--output", args->output, "Plan file to write")->required();
   sub->add_option("--input-shape", args->input_shapes, "NAME=DIMS, e.g. x=1x3x224x224 (repeatable)");
   add_int8_options(sub, args->req);
+  sub->add_option("--target", args->req.target,
+                  "Partitioning target: cpu, or vulkan (int8 nodes and their float islands on the Vulkan backend,\n"
+                  "which needs a device with 8-bit storage; nodes it cannot run fall back to CPU)")
+      ->capture_default_str();
   sub->add_flag("-q,--quiet", args->quiet, "Print nothing on success");
   sub->callback([args] { run_int8("quantize", args->model, args->output, args->input_shapes, args->req, args->quiet); });
 }

@@ -28,6 +28,7 @@ struct Int8Request {
   int64_t max_samples = 512;
   std::string report;
   std::string labels;  // --calib-labels: class of each calibration sample (.npy of integers)
+  std::string target = "cpu";  // partitioning target of the int8 plan (cpu, or vulkan: int8 kernels on the GPU)
 };
 void add_int8_options(CLI::App* sub, Int8Request& r);
 void run_int8(const char* cmd, const std::string& model, const std::string& output, const std::vector<std::string>& input_shapes,

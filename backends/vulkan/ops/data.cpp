@@ -2,7 +2,8 @@
 // a buffer copy of any dtype; Transpose, Slice, Concat, Split, Expand and constant-mode Pad are
 // strided copies of 32-bit words (shaders/copy.comp, 8-byte elements as two words), Pad's border
 // is a fill (shaders/fill.comp) of float32 values. In fp16-storage partitions the copies move
-// 16-bit words (Recorder::word_bytes) and float tensors are 2-byte elements.
+// 16-bit words (Recorder::word_bytes) and float tensors are 2-byte elements. int8 tensors (int8
+// plans) move as bytes through the 8-bit variant copy_i8 (VK_KHR_8bit_storage).
 #include <cstring>
 
 #include "ops/op_defs.h"
@@ -25,7 +26,8 @@ void record_box(Recorder& rec, int32_t in, int32_t out, Box b, size_t elem) {
   int64_t total = 1;
   for (int i = 0; i < b.rank; ++i) total *= b.dims[i];
   if (total == 0) return;
-  const int64_t words = static_cast<int64_t>(elem / rec.word_bytes());
+  const bool bytes = elem == 1;  // int8: one 8-bit word per element
+  const int64_t words = bytes ? 1 : static_cast<int64_t>(elem / rec.word_bytes());
   if (words > 1) {  // several words per element: scale everything, add an inner dim of `words`
     for (int i = 0; i < b.rank; ++i) b.in_strides[i] *= words, b.out_strides[i] *= words;
     b.in_offset *= words, b.out_offset *= words;
@@ -39,7 +41,7 @@ void record_box(Recorder& rec, int32_t in, int32_t out, Box b, size_t elem) {
   for (int i = 0; i < 8; ++i) p.u(i < b.rank ? b.in_strides[i] : 0);
   for (int i = 0; i < 8; ++i) p.u(i < b.rank ? b.out_strides[i] : 0);
   p.u(b.in_offset).u(b.out_offset);
-  rec.dispatch_threads("copy", {in, out}, p, static_cast<uint64_t>(total));
+  rec.dispatch_threads(bytes ? "copy_i8" : "copy", {in, out}, p, static_cast<uint64_t>(total));
 }
 
 bool is_reshape(OpType op) {
@@ -54,7 +56,8 @@ bool data_supports(const NodeQuery& q, std::string* why) {
   if (!x) return decline(why, "missing input");
   if (is_reshape(q.op)) return true;
   size_t e = dtype_size(x->dtype);
-  if (e != 4 && e != 8) return decline(why, std::string("elements of ") + dtype_name(x->dtype) + "; 4- or 8-byte types only");
+  if (e != 4 && e != 8 && x->dtype != DType::Int8)
+    return decline(why, std::string("elements of ") + dtype_name(x->dtype) + "; int8 or 4- or 8-byte types only");
   for (const TensorInfo* t : q.inputs)
     if (t && q.op == OpType::Concat && t->dtype != x->dtype) return decline(why, "mixed dtypes");
   // Elements wider than a copy word take an extra innermost dim (fp16 storage: 16-bit words, so

@@ -1,4 +1,5 @@
-// Gather along one axis on Vulkan: 4- or 8-byte data (2-byte float16 in fp16-storage partitions),
+// Gather along one axis on Vulkan: 4- or 8-byte data (2-byte float16 in fp16-storage partitions;
+// int8 as bytes through gather_i8),
 // int32 or int64 indices (shaders/gather.comp).
 // The GPU cannot fail a dispatch, so an out-of-range runtime index yields zeros where the
 // reference reports an error; constant indices are checked here at prepare.
@@ -12,7 +13,8 @@ bool gather_supports(const NodeQuery& q, std::string* why) {
   const TensorInfo* idx = qin(q, 1);
   if (!x || !idx || !qopts<fb::AxisOptionsT>(q)) return decline(why, "missing input or options");
   size_t e = dtype_size(x->dtype);
-  if (e != 4 && e != 8) return decline(why, std::string("data of ") + dtype_name(x->dtype) + "; 4- or 8-byte types only");
+  if (e != 4 && e != 8 && x->dtype != DType::Int8)
+    return decline(why, std::string("data of ") + dtype_name(x->dtype) + "; int8 or 4- or 8-byte types only");
   if (idx->dtype != DType::Int32 && idx->dtype != DType::Int64) return decline(why, "indices must be int32 or int64");
   return true;
 }
@@ -26,10 +28,11 @@ Status gather_record(const OpCall& c) {
   if (axis < 0) axis += x.shape.rank;
   int64_t inner = 1, dim = x.shape[axis];
   for (int i = axis + 1; i < x.shape.rank; ++i) inner *= x.shape[i];
-  const int64_t words = static_cast<int64_t>(dtype_size(x.dtype) / c.rec->word_bytes());  // as stored on the device
+  const bool bytes = x.dtype == DType::Int8;
+  const int64_t words = bytes ? 1 : static_cast<int64_t>(dtype_size(x.dtype) / c.rec->word_bytes());  // as stored on the device
   Params p;
   p.u(y->numel() * words).u(idx.numel()).u(inner * words).u(dim).u(idx.dtype == DType::Int64 ? 1 : 0);
-  c.rec->dispatch_threads("gather", {c.in_id(0), c.in_id(1), c.out_id(0)}, p, static_cast<uint64_t>(y->numel() * words));
+  c.rec->dispatch_threads(bytes ? "gather_i8" : "gather", {c.in_id(0), c.in_id(1), c.out_id(0)}, p, static_cast<uint64_t>(y->numel() * words));
   return Status::ok();
 }
 

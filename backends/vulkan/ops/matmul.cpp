@@ -49,9 +49,8 @@ bool matmul_supports(const NodeQuery& q, std::string* why) {
   return true;
 }
 
-Status matmul_record(const OpCall& c) {
+MatmulDesc describe_matmul(const OpCall& c) {
   const TensorRef* y = c.out(0);
-  if (!y) return Status::ok();
   const TensorRef& a = *c.in(0);
   const TensorRef& b = *c.in(1);
   MatmulDesc d;
@@ -79,8 +78,7 @@ Status matmul_record(const OpCall& c) {
         d.c_cs = s[0] == 1 ? 0 : 1;
       }
     }
-    d.record(*c.rec, c.in_id(0), c.in_id(1), c.in_id(2), c.out_id(0));
-    return Status::ok();
+    return d;
   }
   const Shape& sa = a.shape;
   const Shape& sb = b.shape;
@@ -109,7 +107,12 @@ Status matmul_record(const OpCall& c) {
     d.has_c = true;
     d.c_rs = 0, d.c_cs = 1, d.c_bs = 0;
   }
-  d.record(*c.rec, c.in_id(0), c.in_id(1), c.in_id(2), c.out_id(0));
+  return d;
+}
+
+Status matmul_record(const OpCall& c) {
+  if (!c.out(0)) return Status::ok();
+  describe_matmul(c).record(*c.rec, c.in_id(0), c.in_id(1), c.in_id(2), c.out_id(0));
   return Status::ok();
 }
 

@@ -6,10 +6,17 @@
 // VK_KHR_16bit_storage, arithmetic still in float32). A shader declares its float tensors as
 // STORE_T, reads them with LD(x) and writes STORE(v); tensors moved as raw words use WORD_T
 // (32-bit words, or 16-bit halves in the fp16 variant, ops/data.cpp sizes copies by it).
+//
+// The word-moving shaders (copy, fill, gather) have a third variant, <name>_i8 (-DTERN_I8), whose
+// words are bytes (VK_KHR_8bit_storage), for the int8 tensors of int8 plans.
 #ifdef TERN_FP16
 #extension GL_EXT_shader_16bit_storage : require
 #define STORE_T float16_t
 #define WORD_T uint16_t
+#elif defined(TERN_I8)
+#extension GL_EXT_shader_8bit_storage : require
+#define STORE_T float
+#define WORD_T uint8_t
 #else
 #define STORE_T float
 #define WORD_T uint
