@@ -31,7 +31,8 @@ Result<std::unique_ptr<CpuKernel>> create_kernel(const Context& ctx, const NodeV
       case OpType::QuantizeLinear: return create_q8_quantize(ctx, node, inputs, outputs, is_constant);
       case OpType::DequantizeLinear: return create_q8_dequantize(ctx, node, inputs, outputs, is_constant);
       case OpType::AveragePool:
-      case OpType::GlobalAveragePool: return create_q8_pool(ctx, node, inputs, outputs, is_constant);
+      case OpType::GlobalAveragePool:
+      case OpType::ReduceMean: return create_q8_pool(ctx, node, inputs, outputs, is_constant);
       default: break;
     }
   }

@@ -36,6 +36,23 @@ FusedActivation fused_activation(ir::Node& n) {
   }
 }
 
+// ReduceMean whose reduced axes form one run (what the int8 kernels take, reference pool_q8.cpp).
+bool contiguous_axes(const ir::Node& n) {
+  const ir::Value* x = n.inputs[0];
+  const auto* o = opts<fb::ReduceOptionsT>(n);
+  if (!x || o->axes.empty()) return false;
+  const int r = x->shape.rank;
+  bool red[kMaxRank] = {};
+  for (int32_t a : o->axes) {
+    const int ax = a < 0 ? a + r : a;
+    if (ax < 0 || ax >= r) return false;
+    red[ax] = true;
+  }
+  int runs = 0;
+  for (int i = 0; i < r; ++i) runs += red[i] && (i == 0 || !red[i - 1]);
+  return runs == 1;
+}
+
 }  // namespace
 
 bool is_quantizable(const ir::Node& n) {
@@ -44,7 +61,7 @@ bool is_quantizable(const ir::Node& n) {
   switch (n.op) {
     case OpType::Conv:
       return is_f32_act(in(0)) && is_f32_const(in(1)) && (!in(2) || is_f32_const(in(2))) &&
-             act_ok(opts<fb::ConvOptionsT>(n)->activation) && !opts<fb::ConvOptionsT>(n)->channels_last;
+             act_ok(opts<fb::ConvOptionsT>(n)->activation);
     case OpType::Gemm: {
       const auto* o = opts<fb::GemmOptionsT>(n);
       const ir::Value* c = in(2);
@@ -66,8 +83,10 @@ bool is_quantizable(const ir::Node& n) {
       return is_f32_act(in(0));
     case OpType::Activation:  // a 256-entry table on int8 (reference q8_util.h activation_table_q8)
       return is_f32_act(in(0)) && n.options.value;
-    case OpType::AveragePool:
-      return is_f32_act(in(0)) && !opts<fb::PoolOptionsT>(n)->channels_last;
+    case OpType::AveragePool:  // NCHW or channels_last (the layout pass, CPU target)
+      return is_f32_act(in(0));
+    case OpType::ReduceMean:  // the layout pass's NHWC GlobalAveragePool (axes 1, 2): one contiguous run
+      return is_f32_act(in(0)) && n.inputs.size() == 1 && n.options.value && contiguous_axes(n);
     default:
       return false;
   }
@@ -77,7 +96,6 @@ bool is_passthrough(const ir::Node& n) {
   switch (n.op) {
     case OpType::Reshape: case OpType::Flatten: case OpType::Squeeze: case OpType::Unsqueeze: case OpType::Identity:
     case OpType::Transpose: case OpType::Slice: case OpType::MaxPool: case OpType::GlobalMaxPool:
-      if (n.op == OpType::MaxPool && opts<fb::PoolOptionsT>(n)->channels_last) return false;
       return n.outputs.size() == 1 && n.outputs[0] && !n.inputs.empty() && is_f32_act(n.inputs[0]);
     default:
       return false;
@@ -386,7 +404,7 @@ struct Builder {
         return;
       }
       case OpType::Relu: case OpType::Clip: case OpType::AveragePool: case OpType::GlobalAveragePool:
-      case OpType::Activation: case OpType::Sigmoid: case OpType::Tanh: case OpType::HardSwish: case OpType::HardSigmoid: {
+      case OpType::ReduceMean: case OpType::Activation: case OpType::Sigmoid: case OpType::Tanh: case OpType::HardSwish: case OpType::HardSigmoid: {
         ir::Value* xq = get_q(in(0));
         if (!xq) return;
         n.inputs = {xq};

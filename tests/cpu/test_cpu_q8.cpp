@@ -12,6 +12,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -130,6 +131,54 @@ TEST_CASE("int8 micro-kernels: every variant bit-exact with the scheme over odd 
                            variant == 3);
     check_gemm_variant(*kt, rng, 7, 19, 1031, false, false, true, true, false);
     check_gemm_variant(*kt, rng, 9, 21, 515, true, true, false, true, true);
+  }
+}
+
+TEST_CASE("int8 micro-kernels reading row-major A (q8_gemm_rows) match the packed path byte for byte") {
+  std::mt19937 rng(31);
+  std::uniform_int_distribution<int> byte(-128, 127);
+  for (const cpu::simd::Q8Kernels* kt : variants()) {
+    if (!kt->rows_a) continue;
+    CAPTURE(kt->name);
+    for (auto [m, n, k] : {std::array<int64_t, 3>{13, 21, 27}, {96, 16, 288}, {5, 40, 7}, {31, 33, 130}}) {
+      CAPTURE(m);
+      CAPTURE(n);
+      CAPTURE(k);
+      const int64_t kp = (k + kt->kg - 1) / kt->kg * kt->kg;
+      std::vector<int8_t> a(static_cast<size_t>(m * k)), b(static_cast<size_t>(k * n));
+      for (auto& v : a) v = static_cast<int8_t>(byte(rng));
+      for (auto& v : b) v = static_cast<int8_t>(byte(rng));
+      const int32_t z_a = byte(rng), z_y = byte(rng) / 2;
+      const int64_t npad = cpu::simd::q8_panels(*kt, n) * kt->nr;
+      std::vector<uint8_t> bp(cpu::simd::q8_packed_b_bytes(*kt, k, n));
+      std::vector<int32_t> colsum(static_cast<size_t>(n)), col_off(static_cast<size_t>(npad), 0), mult(static_cast<size_t>(npad), 0),
+          rsh(static_cast<size_t>(npad), 0), bias(static_cast<size_t>(n));
+      for (auto& v : bias) v = static_cast<int32_t>(rng() % 20001) - 10000;
+      cpu::simd::q8_pack_b(*kt, k, n, b.data(), n, 1, bp.data(), colsum.data());
+      cpu::simd::q8_col_offsets(*kt, k, n, colsum.data(), bias.data(), 1, z_a, nullptr, col_off.data());
+      for (int64_t j = 0; j < n; ++j) {
+        quant::Multiplier mm;
+        quant::quantize_multiplier(0.0001 + 0.00002 * static_cast<double>(j), &mm);
+        mult[static_cast<size_t>(j)] = mm.mult;
+        rsh[static_cast<size_t>(j)] = 30 + mm.shift;
+      }
+      cpu::simd::Q8Cols cols;
+      cols.col_off = col_off.data();
+      cols.mult = mult.data();
+      cols.rsh = rsh.data();
+      std::vector<int8_t> want(static_cast<size_t>(m * n)), got(static_cast<size_t>(m * n), 0x5A);
+      std::vector<uint8_t> ws(cpu::simd::q8_gemm_scratch_bytes(*kt, m, k) + 64);
+      void* wsp = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(ws.data()) + 63) / 64 * 64);
+      const int64_t panels = cpu::simd::q8_panels(*kt, n);
+      cpu::simd::q8_gemm(*kt, m, n, k, a.data(), k, 1, bp.data(), 0, panels, cols, z_y, -128, 127, want.data(), n, 1, wsp);
+      // Row-major A in the kernel's element form, rows padded to kp with garbage (B's padding is 0).
+      std::vector<uint8_t> ar(static_cast<size_t>(m * (kp + 5)), 0xC3);
+      for (int64_t r = 0; r < m; ++r)
+        for (int64_t kk = 0; kk < k; ++kk)
+          ar[static_cast<size_t>(r * (kp + 5) + kk)] = static_cast<uint8_t>(a[static_cast<size_t>(r * k + kk)]) ^ (kt->a_u8 ? 0x80 : 0);
+      cpu::simd::q8_gemm_rows(*kt, m, n, k, ar.data(), kp + 5, bp.data(), 0, panels, cols, z_y, -128, 127, got.data(), n, 1);
+      CHECK(want == got);
+    }
   }
 }
 
@@ -285,6 +334,58 @@ fb::NodeOptionsUnion conv_opts(int rank, int k, int s, int d, int p, int group, 
   const auto n = static_cast<size_t>(rank);
   return tern::test::conv_options(std::vector<int32_t>(n, k), std::vector<int32_t>(n, s), std::vector<int32_t>(n, d),
                                   std::vector<int32_t>(2 * n, p), group, a, amin, amax);
+}
+
+// ---- channels_last ([N, spatial..., C], the layout pass) ----------------------------------------
+
+// A channels-last copy of an [N, C, spatial...] tensor (same quantization).
+QPtr to_channels_last(const QTensor& t) {
+  auto r = std::make_unique<QTensor>(t);
+  const int rank = t.shape.rank;
+  const int64_t n = t.shape[0], c = t.shape[1], p = t.shape.numel() / (n * c);
+  for (int i = 1; i < rank - 1; ++i) r->shape[i] = t.shape[i + 1];
+  r->shape[rank - 1] = c;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t q = 0; q < p; ++q) r->bytes[static_cast<size_t>((i * p + q) * c + ch)] = t.bytes[static_cast<size_t>((i * c + ch) * p + q)];
+  return r;
+}
+
+// The reference's output for the node (NCHW); y's bytes are overwritten.
+std::vector<uint8_t> run_ref(OpType op, const fb::NodeOptionsUnion& opts, std::vector<QTensor*> ins, QTensor& y) {
+  for (QTensor* t : ins)
+    if (t) t->finish();
+  y.finish();
+  std::vector<const TensorRef*> in_refs;
+  for (QTensor* t : ins) in_refs.push_back(t ? &t->ref : nullptr);
+  const TensorRef* out_ref = &y.ref;
+  ref::KernelContext kc;
+  kc.node_name = "test";
+  kc.op = op;
+  kc.options = &opts;
+  kc.inputs = in_refs;
+  kc.outputs = {&out_ref, 1};
+  Status s = ref::run_node_once(kc);
+  REQUIRE_MESSAGE(s.is_ok(), s.message());
+  return y.bytes;
+}
+
+// The node in channels_last form (x, y transposed; `cl_opts` has channels_last set): the CPU kernel
+// bit-exact with the reference (check_node), and both equal to the NCHW reference's output.
+void check_channels_last(OpType op, const fb::NodeOptionsUnion& nchw_opts, const fb::NodeOptionsUnion& cl_opts, QTensor& x,
+                         std::vector<QTensor*> rest, QTensor& y, const std::string& what) {
+  std::vector<QTensor*> ins{&x};
+  ins.insert(ins.end(), rest.begin(), rest.end());
+  run_ref(op, nchw_opts, ins, y);
+  QPtr want = to_channels_last(y);
+  QPtr xl = to_channels_last(x);
+  QPtr yl = to_channels_last(y);
+  std::fill(yl->bytes.begin(), yl->bytes.end(), 0);
+  std::vector<QTensor*> ins_l{xl.get()};
+  ins_l.insert(ins_l.end(), rest.begin(), rest.end());
+  check_node(op, cl_opts, ins_l, *yl, what + " (channels_last)");
+  CAPTURE(what);
+  CHECK_MESSAGE(yl->bytes == want->bytes, "channels_last output differs from the NCHW reference");
 }
 
 }  // namespace
@@ -448,10 +549,18 @@ TEST_CASE("int8 QuantizeLinear / DequantizeLinear, Add / Sub / Mul, Relu / Clip 
                                // per-channel operand, constant over runs of the output (rows)
                                {Shape{2, 16, 6, 7}, Shape{16, 1, 1}, Shape{2, 16, 6, 7}},
                                {Shape{1, 8, 1, 1}, Shape{3, 8, 5, 5}, Shape{3, 8, 5, 5}},
-                               {Shape{3, 70, 300}, Shape{3, 1, 1}, Shape{3, 70, 300}}};
+                               {Shape{3, 70, 300}, Shape{3, 1, 1}, Shape{3, 70, 300}},
+                               // channels-last per-channel constants, repeating innermost (tiles)
+                               {Shape{2, 6, 7, 48}, Shape{48}, Shape{2, 6, 7, 48}},
+                               {Shape{1, 1, 1, 300}, Shape{1, 9, 7, 300}, Shape{1, 9, 7, 300}},
+                               {Shape{1, 28, 28, 96}, Shape{1, 1, 1, 96}, Shape{1, 28, 28, 96}},
+                               {Shape{2, 5, 7, 9}, Shape{7, 9}, Shape{2, 5, 7, 9}}};
     for (const auto& s : shapes) {
       QPtr a = act(rng, s[0], 0.04f, static_cast<int>(rng() % 256) - 128);
       QPtr b = act(rng, s[1], 0.004f, static_cast<int>(rng() % 256) - 128);  // very different scales
+      // The smaller operand as a constant (what the tile forms take; the others ignore it).
+      if (s[0].numel() < s[2].numel()) a->constant = true;
+      if (s[1].numel() < s[2].numel()) b->constant = true;
       QPtr y = out8(s[2], 0.05f, static_cast<int>(rng() % 100) - 50);
       check_node(op, none, {a.get(), b.get()}, *y, name + " " + s[0].str() + " " + s[1].str());
     }
@@ -578,4 +687,132 @@ TEST_CASE("int8 element-wise activation tables (Activation, Sigmoid, Tanh, HardS
   QPtr x = act(rng, Shape{3, 70001}, 0.04f, -5);
   QPtr y = out8(Shape{3, 70001}, 0.02f, -110);
   check_node(OpType::Activation, silu, {x.get()}, *y, "silu large");
+}
+
+TEST_CASE("int8 channels_last Conv on the CPU backend: bit-exact with the reference and with NCHW") {
+  std::mt19937 rng(21);
+  struct Case {
+    int64_t n, c, h, w, m, k;
+    int group, stride, pad, dil;
+    fb::Activation act;
+    bool per_channel;
+    const char* name;
+  } cases[] = {
+      {1, 3, 9, 11, 8, 3, 1, 1, 1, 1, fb::Activation::None, true, "3x3 pad 1 (stem-like, 3 channels)"},
+      {2, 5, 13, 7, 19, 3, 1, 2, 1, 1, fb::Activation::Relu, true, "3x3 stride 2 relu, odd channels"},
+      {1, 16, 15, 17, 24, 3, 1, 2, 1, 1, fb::Activation::Clip, true, "3x3 stride 2 clip"},
+      {2, 4, 10, 7, 6, 3, 2, 2, 1, 1, fb::Activation::Relu, true, "grouped"},
+      {1, 8, 7, 9, 12, 1, 4, 1, 0, 1, fb::Activation::None, true, "grouped pointwise"},
+      {1, 8, 7, 9, 8, 3, 8, 1, 1, 1, fb::Activation::None, true, "depthwise"},
+      {2, 21, 9, 8, 21, 3, 21, 2, 1, 1, fb::Activation::Relu, true, "depthwise stride 2 odd channels"},
+      {2, 6, 8, 8, 12, 3, 6, 2, 1, 1, fb::Activation::Clip, true, "depthwise multiplier 2 stride 2 clip"},
+      {1, 7, 15, 15, 7, 5, 7, 1, 2, 1, fb::Activation::None, false, "depthwise 5x5 per-tensor weights"},
+      {1, 40, 12, 11, 40, 3, 40, 1, 2, 2, fb::Activation::Relu, true, "depthwise dilated"},
+      {1, 5, 6, 6, 7, 1, 1, 1, 0, 1, fb::Activation::None, true, "pointwise"},
+      {2, 37, 9, 11, 45, 1, 1, 1, 0, 1, fb::Activation::Clip, false, "pointwise per-tensor weights clip"},
+      {1, 9, 5, 6, 33, 1, 1, 2, 0, 1, fb::Activation::None, true, "1x1 stride 2 (im2col)"},
+      {1, 3, 12, 12, 4, 3, 1, 1, 2, 2, fb::Activation::Relu, true, "dilated"},
+      {1, 24, 28, 28, 40, 3, 1, 1, 1, 1, fb::Activation::Relu, true, "large enough for threads"},
+      {1, 64, 14, 14, 64, 3, 64, 1, 1, 1, fb::Activation::Relu, true, "depthwise large"},
+      {1, 96, 20, 20, 200, 1, 1, 1, 0, 1, fb::Activation::None, true, "pointwise large"},
+      {1, 16, 33, 31, 32, 1, 1, 1, 0, 1, fb::Activation::Relu, true, "pointwise many pixels"},
+  };
+  for (const Case& cs : cases) {
+    const int64_t span = cs.dil * (cs.k - 1) + 1;
+    const Shape xs{cs.n, cs.c, cs.h, cs.w}, ws{cs.m, cs.c / cs.group, cs.k, cs.k};
+    const Shape ys{cs.n, cs.m, (cs.h + 2 * cs.pad - span) / cs.stride + 1, (cs.w + 2 * cs.pad - span) / cs.stride + 1};
+    QPtr x = act(rng, xs, 0.02f, static_cast<int>(rng() % 200) - 100);
+    QPtr w = weights(rng, ws, 0, cs.per_channel, cs.per_channel ? 0 : 3);
+    QPtr b = bias32(rng, cs.m);
+    QPtr y = out8(ys, 0.05f, static_cast<int>(rng() % 100) - 50);
+    auto o = conv_opts(2, static_cast<int>(cs.k), cs.stride, cs.dil, cs.pad, cs.group, cs.act, -0.4f, 1.3f);
+    auto ol = conv_opts(2, static_cast<int>(cs.k), cs.stride, cs.dil, cs.pad, cs.group, cs.act, -0.4f, 1.3f);
+    static_cast<fb::ConvOptionsT*>(ol.value)->channels_last = true;
+    check_channels_last(OpType::Conv, o, ol, *x, {w.get(), b.get()}, *y, cs.name);
+  }
+  // Conv1d ([N, W, C]) without bias, and a depthwise Conv1d.
+  QPtr x = act(rng, Shape{2, 4, 13}, 0.03f, 11);
+  QPtr w = weights(rng, Shape{5, 4, 3}, 0, true);
+  QPtr y = out8(Shape{2, 5, 13}, 0.04f, -7);
+  auto o1 = conv_opts(1, 3, 1, 1, 1, 1), o1l = conv_opts(1, 3, 1, 1, 1, 1);
+  static_cast<fb::ConvOptionsT*>(o1l.value)->channels_last = true;
+  check_channels_last(OpType::Conv, o1, o1l, *x, {w.get(), nullptr}, *y, "conv1d no bias");
+  QPtr xd = act(rng, Shape{1, 6, 17}, 0.03f, -3);
+  QPtr wd = weights(rng, Shape{6, 1, 5}, 0, true);
+  QPtr bd = bias32(rng, 6);
+  QPtr yd = out8(Shape{1, 6, 9}, 0.04f, 2);
+  auto od = conv_opts(1, 5, 2, 1, 2, 6, fb::Activation::Relu), odl = conv_opts(1, 5, 2, 1, 2, 6, fb::Activation::Relu);
+  static_cast<fb::ConvOptionsT*>(odl.value)->channels_last = true;
+  check_channels_last(OpType::Conv, od, odl, *xd, {wd.get(), bd.get()}, *yd, "depthwise conv1d stride 2");
+}
+
+TEST_CASE("int8 channels_last AveragePool and ReduceMean (the NHWC global pool) on the CPU backend are bit-exact") {
+  std::mt19937 rng(22);
+  struct Case {
+    Shape x, y;
+    int k, s, p;
+    bool include_pad, ceil;
+    const char* name;
+  } cases[] = {
+      {Shape{2, 3, 9, 8}, Shape{2, 3, 5, 4}, 3, 2, 1, false, false, "3x3 s2 p1"},
+      {Shape{2, 19, 9, 8}, Shape{2, 19, 5, 4}, 3, 2, 1, true, false, "3x3 s2 p1 include pad"},
+      {Shape{1, 48, 14, 14}, Shape{1, 48, 14, 14}, 3, 1, 1, false, false, "poolformer 3x3 s1 p1"},
+      {Shape{1, 5, 10, 11}, Shape{1, 5, 5, 5}, 3, 2, 0, false, true, "ceil mode"},
+      {Shape{1, 64, 28, 28}, Shape{1, 64, 14, 14}, 2, 2, 0, false, false, "2x2 s2 large"},
+  };
+  for (const Case& cs : cases) {
+    QPtr x = act(rng, cs.x, 0.03f, static_cast<int>(rng() % 256) - 128);
+    QPtr y = out8(cs.y, 0.02f, static_cast<int>(rng() % 100) - 50);
+    auto make = [&](bool cl) {
+      fb::NodeOptionsUnion u;
+      auto* o = new fb::PoolOptionsT;
+      o->kernel_shape = {cs.k, cs.k};
+      o->strides = {cs.s, cs.s};
+      o->dilations = {1, 1};
+      o->pads = {cs.p, cs.p, cs.p, cs.p};
+      o->count_include_pad = cs.include_pad;
+      o->ceil_mode = cs.ceil;
+      o->channels_last = cl;
+      u.type = fb::NodeOptions::PoolOptions;
+      u.value = o;
+      return u;
+    };
+    check_channels_last(OpType::AveragePool, make(false), make(true), *x, {}, *y, cs.name);
+  }
+  // ReduceMean over axes 1, 2 of [N, H, W, C] == GlobalAveragePool of the NCHW tensor.
+  for (const Shape& s : {Shape{2, 5, 6, 7}, Shape{1, 300, 16, 16}}) {
+    QPtr x = act(rng, s, 0.03f, static_cast<int>(rng() % 256) - 128);
+    QPtr y = out8(Shape{s[0], s[1], 1, 1}, 0.01f, 7);
+    fb::NodeOptionsUnion none;
+    run_ref(OpType::GlobalAveragePool, none, {x.get()}, *y);
+    QPtr xl = to_channels_last(*x);
+    QPtr yl = out8(Shape{s[0], 1, 1, s[1]}, 0.01f, 7);
+    fb::NodeOptionsUnion u;
+    auto* ro = new fb::ReduceOptionsT;
+    ro->axes = {1, 2};
+    ro->keepdims = true;
+    u.type = fb::NodeOptions::ReduceOptions;
+    u.value = ro;
+    check_node(OpType::ReduceMean, u, {xl.get()}, *yl, "reduce mean axes 1,2 " + s.str());
+    CHECK(yl->bytes == y->bytes);  // [N, 1, 1, C] and [N, C, 1, 1] hold the same order
+  }
+}
+
+TEST_CASE("int8 Transpose NCHW <-> NHWC on the CPU backend copies the bytes exactly") {
+  std::mt19937 rng(23);
+  for (const Shape& s : {Shape{2, 5, 7, 9}, Shape{1, 70, 33, 65}, Shape{1, 96, 28, 28}, Shape{1, 64, 16, 16}, Shape{2, 9, 131}}) {
+    const bool rank3 = s.rank == 3;
+    for (int dir = 0; dir < (rank3 ? 1 : 2); ++dir) {
+      QPtr x = act(rng, s, 0.1f, 3);
+      fb::NodeOptionsUnion u;
+      auto* o = new fb::TransposeOptionsT;
+      o->perm = rank3 ? std::vector<int32_t>{0, 2, 1} : dir == 0 ? std::vector<int32_t>{0, 2, 3, 1} : std::vector<int32_t>{0, 3, 1, 2};
+      Shape ys = s;
+      for (int i = 0; i < s.rank; ++i) ys[i] = s[o->perm[static_cast<size_t>(i)]];
+      u.type = fb::NodeOptions::TransposeOptions;
+      u.value = o;
+      QPtr y = out8(ys, 0.1f, 3);
+      check_node(OpType::Transpose, u, {x.get()}, *y, "transpose " + s.str());
+    }
+  }
 }

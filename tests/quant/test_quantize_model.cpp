@@ -37,11 +37,14 @@ struct Quantized {
   size_t onnx_bytes = 0;
 };
 
-Quantized quantize(const std::string& model, const std::string& shape, int64_t samples, compiler::quant::QuantizeOptions qo = {}) {
+// layout: the CPU target's channels-last layout pass first (as `tern quantize` does), so Conv and
+// the pools quantize in channels_last form; off: NCHW (the Vulkan target's int8 graph).
+Quantized quantize(const std::string& model, const std::string& shape, int64_t samples, compiler::quant::QuantizeOptions qo = {},
+                   bool layout = true) {
   compiler::CompileOptions o;
   o.model_path = model;
   o.input_shapes = {shape};
-  o.layout = false;  // the int8 kernels are NCHW
+  o.layout = layout;
   auto c = compiler::compile_graph(o);
   REQUIRE_MESSAGE(c.is_ok(), c.status().message());
   const ir::Value* in = c->graph->inputs[0];
@@ -85,8 +88,19 @@ TEST_CASE("quantizing a CNN: int8 plan close to fp32 and under 0.3x the ONNX fil
   // samples would already exceed the default budget (that path is tested below).
   compiler::quant::QuantizeOptions qo;
   qo.max_drop = -1;
-  Quantized q = quantize(model, "image=4x3x8x8", 128, qo);
+  for (bool layout : {true, false}) {
+  CAPTURE(layout);
+  Quantized q = quantize(model, "image=4x3x8x8", 128, qo, layout);
   auto plan8 = load(q.bytes);
+  // With the layout pass every int8 Conv is channels_last (and none without it).
+  int convs = 0, channels_last = 0;
+  for (const NodeDesc& n : plan8->nodes())
+    if (n.op == OpType::Conv) {
+      ++convs;
+      channels_last += static_cast<const fb::ConvOptionsT*>(n.options.value)->channels_last;
+    }
+  CHECK(convs > 0);
+  CHECK(channels_last == (layout ? convs : 0));
   auto fp32 = test::compile_onnx(model, {"image=4x3x8x8"});
   REQUIRE(fp32.is_ok());
   // Every Conv and Gemm ran in int8, with int8 weights carrying per-channel scales.
@@ -121,6 +135,7 @@ TEST_CASE("quantizing a CNN: int8 plan close to fp32 and under 0.3x the ONNX fil
     CHECK(db > 30.0);
   }
   CHECK(q.report.sqnr_db > 30.0);
+  }
 }
 
 TEST_CASE("the small CNN of the CLI tests quantizes, keeping its LayerNorm in fp32 (its HardSwish is an int8 table)") {
@@ -186,6 +201,56 @@ TEST_CASE("Conv + SiLU quantizes to an int8 Conv and an int8 Activation table, n
   std::remove(model.c_str());
 }
 
+TEST_CASE("channels-last int8: Conv, AveragePool, MaxPool and GlobalAveragePool (as ReduceMean) quantize in NHWC form") {
+  // x -> Conv 3x3 s2 -> Relu -> AveragePool 3x3 s1 p1 -> MaxPool 2x2 -> depthwise Conv -> Add ->
+  // GlobalAveragePool -> Flatten -> Gemm: one layout region, all int8 after the layout pass.
+  test::OnnxBuilder b(13);
+  std::string x = b.input("image", {1, 3, 17, 15});
+  using A = test::OnnxBuilder::Attr;
+  std::string c1 = b.node("Relu", {b.node("Conv", {x, b.random({24, 3, 3, 3}), b.random({24})},
+                                          {A::list("kernel_shape", {3, 3}), A::list("strides", {2, 2}), A::list("pads", {1, 1, 1, 1})})});
+  std::string ap = b.node("AveragePool", {c1}, {A::list("kernel_shape", {3, 3}), A::list("pads", {1, 1, 1, 1})});
+  std::string mp = b.node("MaxPool", {ap}, {A::list("kernel_shape", {2, 2}), A::list("strides", {2, 2})});
+  std::string dw = b.node("Conv", {mp, b.random({24, 1, 3, 3}), b.random({24})},
+                          {A::list("kernel_shape", {3, 3}), A::list("pads", {1, 1, 1, 1}), A::i("group", 24)});
+  std::string gp = b.node("GlobalAveragePool", {b.node("Add", {dw, mp})});
+  std::string fc = b.node("Gemm", {b.node("Flatten", {gp}), b.random({10, 24}), b.random({10})}, {A::i("transB", 1)});
+  b.output(fc, 2);
+  const std::string model = b.save("quant_nhwc_pools");
+  compiler::quant::QuantizeOptions qo;
+  qo.max_drop = -1;
+  Quantized q = quantize(model, "image=1x3x17x15", 64, qo);
+  auto plan8 = load(q.bytes);
+  int cl_convs = 0, cl_avg = 0, cl_max = 0, reduce_mean = 0;
+  for (const NodeDesc& n : plan8->nodes()) {
+    const bool int8_in = plan8->tensors()[static_cast<size_t>(n.inputs[0])].dtype == DType::Int8;
+    if (n.op == OpType::Conv) cl_convs += int8_in && static_cast<const fb::ConvOptionsT*>(n.options.value)->channels_last;
+    if (n.op == OpType::AveragePool) cl_avg += int8_in && static_cast<const fb::PoolOptionsT*>(n.options.value)->channels_last;
+    if (n.op == OpType::MaxPool) cl_max += int8_in && static_cast<const fb::PoolOptionsT*>(n.options.value)->channels_last;
+    if (n.op == OpType::ReduceMean) reduce_mean += int8_in && plan8->tensors()[static_cast<size_t>(n.outputs[0])].dtype == DType::Int8;
+  }
+  CHECK(cl_convs == 2);
+  CHECK(cl_avg == 1);
+  CHECK(cl_max == 1);
+  CHECK(reduce_mean == 1);
+  auto fp32 = test::compile_onnx(model, {"image=1x3x17x15"});
+  REQUIRE(fp32.is_ok());
+  auto in = random_input(Shape{1, 3, 17, 15}, 12);
+  auto want = test::run_plan(fp32->plan, {in}, "reference");
+  REQUIRE(want.is_ok());
+  std::vector<uint8_t> outs[2];
+  int i = 0;
+  for (const char* backend : {"reference", "auto"}) {
+    CAPTURE(backend);
+    auto got = test::run_plan(plan8, {in}, backend);
+    REQUIRE_MESSAGE(got.is_ok(), got.status().message());
+    CHECK(sqnr_db((*want)[0], (*got)[0]) > 20.0);
+    outs[i++] = (*got)[0].bytes;
+  }
+  CHECK(outs[0] == outs[1]);  // the int8 kernels are bit-exact, the float tail (dequantize) too
+  std::remove(model.c_str());
+}
+
 TEST_CASE("every calibration method and per-tensor weights give a working plan; the budget backs off layers") {
   const std::string model = data_path("tests/quant/data/quant_net.onnx");
   using compiler::quant::Method;
@@ -217,10 +282,12 @@ TEST_CASE("every calibration method and per-tensor weights give a working plan; 
 
 TEST_CASE("the quantizer's CPU executor: int8 nodes bit-exact with the reference kernels, float within rounding") {
   const std::string model = data_path("tests/quant/data/quant_net.onnx");
+  for (bool layout : {true, false}) {
+  CAPTURE(layout);
   compiler::CompileOptions o;
   o.model_path = model;
   o.input_shapes = {"image=2x3x8x8"};
-  o.layout = false;
+  o.layout = layout;
   auto c = compiler::compile_graph(o);
   REQUIRE_MESSAGE(c.is_ok(), c.status().message());
   using Ex = compiler::quant::GraphExecutor;
@@ -271,6 +338,7 @@ TEST_CASE("the quantizer's CPU executor: int8 nodes bit-exact with the reference
   Status s = compiler::quant::quantize_compiled(*c, cs, qo, &rep);
   REQUIRE_MESSAGE(s.is_ok(), s.message());
   CHECK(compare(*c->graph) >= 5);  // the int8 graph: every int8 tensor identical
+  }
 }
 
 TEST_CASE("--calib-labels: the budget becomes the top-1 accuracy drop; the labels are checked") {

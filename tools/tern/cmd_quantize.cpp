@@ -111,7 +111,9 @@ void run_int8(const char* cmd, const std::string& model, const std::string& outp
   compiler::CompileOptions o;
   o.model_path = model;
   o.input_shapes = input_shapes;
-  o.layout = false;  // the int8 kernels take NCHW only (channels_last Conv/pool: float32 so far)
+  // The layout pass runs for the CPU target (int8 Conv/pools channels-last); compile_graph skips it
+  // for --target vulkan, whose int8 shaders are NCHW.
+  o.layout = true;
   o.target = req.target;  // calibration runs on the CPU either way; the target decides placement
   auto c = compiler::compile_graph(o);
   if (!c.is_ok()) return report_error(cmd, c.status().message());

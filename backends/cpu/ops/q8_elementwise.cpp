@@ -62,8 +62,10 @@ using DequantizeKernel = ConvertKernel<int8_t, float, &simd::Q8Kernels::dequanti
 // The int32 sums go through a 256-element stack block into the vectorized requant_row of the int8
 // kernel table. Rows: equal shapes and scalars are one flat row; a broadcast whose smaller operand
 // is constant over runs of the output's innermost elements (x * scale[C,1,1], x + bias[C,1,1]) is
-// one row per run with a scalar operand; any other broadcast walks the reference's broadcast
-// iterator over a 256 x 256 table of results.
+// one row per run with a scalar operand; a smaller operand that repeats along the output's
+// innermost elements (x * scale[C] on a channels-last [N, H, W, C] tensor) is tiled once at prepare
+// to about 256 elements and paired with consecutive blocks of the full operand; any other broadcast
+// walks the reference's broadcast iterator over a 256 x 256 table of results.
 class BinaryKernel final : public CpuKernel {
  public:
   Status run(void*) override {
@@ -90,6 +92,18 @@ class BinaryKernel final : public CpuKernel {
           for (int64_t r = lo; r < hi; ++r) row(a + row_off_[static_cast<size_t>(r)], 0, b + r * run_, 1, y + r * run_, run_);
         });
         break;
+      case Form::TileB:  // a full, b a period of the output's innermost elements (tile_: repeated)
+      case Form::TileA: {
+        const int64_t t = static_cast<int64_t>(tile_.size()), chunks = (n_ + t - 1) / t;
+        detail::for_parts(threads_, parts_, chunks, [&](int, int64_t lo, int64_t hi) {
+          for (int64_t c = lo; c < hi; ++c) {
+            const int64_t o = c * t, m = std::min(t, n_ - o);
+            if (form_ == Form::TileB) row(a + o, 1, tile_.data(), 1, y + o, m);
+            else row(tile_.data(), 1, b + o, 1, y + o, m);
+          }
+        });
+        break;
+      }
       case Form::Broadcast: {
         const int8_t* t = table_.data();
         const Shape* ins[2] = {&a_->shape, &b_->shape};
@@ -119,7 +133,7 @@ class BinaryKernel final : public CpuKernel {
     }
   }
 
-  enum class Form { Same, ScalarA, ScalarB, RowsScalarA, RowsScalarB, Broadcast };
+  enum class Form { Same, ScalarA, ScalarB, RowsScalarA, RowsScalarB, TileA, TileB, Broadcast };
   Form form_ = Form::Same;
   const simd::Q8Kernels* kt_ = nullptr;
   Threads* threads_ = nullptr;
@@ -131,8 +145,28 @@ class BinaryKernel final : public CpuKernel {
   int32_t la_[256] = {}, lb_[256] = {};  // Add/Sub: rescaled operands (int32: |(q - z) 2^20 m| < 2^29)
   int64_t run_ = 0;                     // Rows forms: output elements per row
   std::vector<int64_t> row_off_;        // Rows forms: the broadcast operand's offset per row
+  std::vector<int8_t> tile_;            // Tile forms: the broadcast operand repeated (a multiple of its period)
   std::vector<int8_t> table_;           // Broadcast form: [a byte][b byte]
 };
+
+// For y = a (op) b where `bc` broadcasts: true when bc, leading 1s dropped, is y's trailing dims
+// (it repeats with period bc.numel() along y's flat order); `tile` then gets bc's bytes repeated to
+// a multiple of the period of at least 256 elements (one block of BinaryKernel::row).
+bool broadcast_tile(const Shape& y, const TensorRef& bc, std::vector<int8_t>* tile) {
+  int lead = 0;
+  while (lead < bc.shape.rank && bc.shape.dims[lead] == 1) ++lead;
+  const int k = bc.shape.rank - lead;
+  if (k == 0 || k > y.rank) return false;
+  for (int i = 0; i < k; ++i)
+    if (bc.shape.dims[lead + i] != y.dims[y.rank - k + i]) return false;
+  const int64_t period = bc.shape.numel();
+  if (period < 4 || !bc.data) return false;  // tiny periods: the broadcast table is as good
+  const int64_t reps = std::max<int64_t>(1, 256 / period);
+  tile->resize(static_cast<size_t>(period * reps));
+  for (int64_t r = 0; r < reps; ++r)
+    std::copy(bc.as<int8_t>(), bc.as<int8_t>() + period, tile->begin() + r * period);
+  return true;
+}
 
 // For y = a (op) b where `full` has y's shape and `bc` broadcasts: the longest run of innermost
 // output elements over which `bc` is one value, and bc's offset at the start of each run. False
@@ -238,7 +272,7 @@ KernelResult create_q8_dequantize(const Context& ctx, const NodeView&, TensorSpa
 }
 
 KernelResult create_q8_binary(const Context& ctx, const NodeView& node, TensorSpan in, TensorSpan out,
-                              std::span<const uint8_t>) {
+                              std::span<const uint8_t> is_constant) {
   const TensorRef* a = detail::at(in, 0);
   const TensorRef* b = detail::at(in, 1);
   const TensorRef* y = detail::at(out, 0);
@@ -270,11 +304,16 @@ KernelResult create_q8_binary(const Context& ctx, const NodeView& node, TensorSp
   k->n_ = y->numel();
   k->parts_ = parts_for(ctx, k->n_);
   using Form = BinaryKernel::Form;
+  // The tile forms copy the repeating operand at prepare: constants only (layer scales, folded
+  // BatchNorm on channels-last tensors).
+  const bool a_const = detail::input_constant(node, is_constant, 0), b_const = detail::input_constant(node, is_constant, 1);
   if (a->shape == y->shape && b->shape == y->shape) k->form_ = Form::Same;
   else if (a->shape == y->shape && b->numel() == 1) k->form_ = Form::ScalarB;
   else if (b->shape == y->shape && a->numel() == 1) k->form_ = Form::ScalarA;
   else if (a->shape == y->shape && broadcast_rows(y->shape, b->shape, &k->run_, &k->row_off_)) k->form_ = Form::RowsScalarB;
   else if (b->shape == y->shape && broadcast_rows(y->shape, a->shape, &k->run_, &k->row_off_)) k->form_ = Form::RowsScalarA;
+  else if (a->shape == y->shape && b_const && broadcast_tile(y->shape, *b, &k->tile_)) k->form_ = Form::TileB;
+  else if (b->shape == y->shape && a_const && broadcast_tile(y->shape, *a, &k->tile_)) k->form_ = Form::TileA;
   else k->form_ = Form::Broadcast;
   if (k->form_ == Form::Broadcast) {
     k->table_.resize(256 * 256);

@@ -4,6 +4,7 @@
 // any error the node has, with the reference's message).
 #pragma once
 
+#include <algorithm>
 #include <vector>
 
 #include "cpu/ops/simd_ops.h"
@@ -44,6 +45,28 @@ bool make_q8_requant(const simd::Q8Kernels& kt, int64_t n, const TensorRef& a, c
 // written to col_off (padded to whole panels with zeros).
 void q8_col_offsets(const simd::Q8Kernels& kt, int64_t k, int64_t n, const int32_t* colsum, const int32_t* bias,
                     int64_t bias_stride, const Q8Requant& r, int32_t* col_off);
+
+// One NHWC int8 image [H, W, C] as the int16 plane [hp, wp, C] of x - z_x with a zero border of
+// pt rows above and pl columns left (and whatever is left below / right), rows split over threads:
+// the padded input of the channels-last depthwise conv and average pool (padding reads real 0).
+inline void padded_plane_nhwc(Threads* threads, int parts, const int8_t* xn, int16_t* plane, int64_t H, int64_t W,
+                              int64_t C, int64_t hp, int64_t wp, int64_t pt, int64_t pl, int32_t z_x) {
+  for_parts(threads, parts, hp, [&](int, int64_t lo, int64_t hi) {
+    for (int64_t ph = lo; ph < hi; ++ph) {
+      int16_t* pr = plane + ph * wp * C;
+      const int64_t ih = ph - pt;
+      if (ih < 0 || ih >= H) {
+        std::fill(pr, pr + wp * C, int16_t{0});
+        continue;
+      }
+      std::fill(pr, pr + pl * C, int16_t{0});
+      const int8_t* xr = xn + ih * W * C;
+      int16_t* pin = pr + pl * C;
+      for (int64_t i = 0; i < W * C; ++i) pin[i] = static_cast<int16_t>(xr[i] - z_x);
+      std::fill(pr + (pl + W) * C, pr + wp * C, int16_t{0});
+    }
+  });
+}
 
 }  // namespace detail
 

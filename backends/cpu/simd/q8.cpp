@@ -35,7 +35,7 @@ struct ScalarTile {
       for (int r = 0; r < R; ++r)
         for (int j = 0; j < 4; ++j) {
           int32_t s = 0;
-          for (int e = 0; e < 4; ++e) s += static_cast<int32_t>(a[r * 4 + e]) * b[j * 4 + e];
+          for (int e = 0; e < 4; ++e) s += static_cast<int32_t>(a[r * t.a_rstride + e]) * b[j * 4 + e];
           c[r * 4 + j] += static_cast<uint32_t>(s);
         }
     int32_t ci[R * 4];
@@ -92,8 +92,38 @@ inline E to_packed(int8_t v) {
 // rows (rs == 1: the conv's [k, pixels] matrices), the other layouts take the second loop.
 template <typename E, bool U8, int KG>
 void pack_a_panel(int64_t rows, int64_t k, const int8_t* a, int64_t rs, int64_t cs, E* out, int32_t* rowsum) {
+  // Sums of the rows when each row's k elements are contiguous (cs == 1).
+  auto row_sums = [&] {
+    for (int64_t r = 0; r < rows; ++r) {
+      int32_t s = 0;
+      for (int64_t kk = 0; kk < k; ++kk) s += a[r * rs + kk];
+      rowsum[r] = s;
+    }
+  };
   const int64_t kgroups = (k + KG - 1) / KG, kfull = k / KG;
   const int64_t gstride = rows * KG;
+  if constexpr (KG == 4 && sizeof(E) == 1) {
+    if (cs == 1) {
+      // Rows of contiguous k (Gemm/MatMul, the channels-last conv's im2col): each group of 4 k
+      // moves as one 32-bit word (flipped to u8 where the kernel wants it).
+      const uint32_t flip = U8 ? 0x80808080u : 0u;
+      for (int64_t r = 0; r < rows; ++r) {
+        const uint8_t* ar = reinterpret_cast<const uint8_t*>(a + r * rs);
+        uint8_t* o = reinterpret_cast<uint8_t*>(out + r * KG);
+        for (int64_t g = 0; g < kfull; ++g) {
+          uint32_t w;
+          std::memcpy(&w, ar + g * 4, 4);
+          w ^= flip;
+          std::memcpy(o + g * gstride, &w, 4);
+        }
+        if (kfull < kgroups)
+          for (int e = 0; e < KG; ++e)
+            out[kfull * gstride + r * KG + e] = kfull * KG + e < k ? to_packed<E, U8>(a[r * rs + kfull * KG + e]) : E(0);
+      }
+      if (rowsum) row_sums();
+      return;
+    }
+  }
   if (cs == 1) {
     for (int64_t r = 0; r < rows; ++r) {
       const int8_t* ar = a + r * rs;
@@ -103,12 +133,7 @@ void pack_a_panel(int64_t rows, int64_t k, const int8_t* a, int64_t rs, int64_t 
       if (kfull < kgroups)
         for (int e = 0; e < KG; ++e) o[e] = kfull * KG + e < k ? to_packed<E, U8>(ar[e]) : E(0);
     }
-    if (rowsum)
-      for (int64_t r = 0; r < rows; ++r) {
-        int32_t s = 0;
-        for (int64_t kk = 0; kk < k; ++kk) s += a[r * rs + kk];
-        rowsum[r] = s;
-      }
+    if (rowsum) row_sums();
     return;
   }
   if constexpr (KG == 4 && sizeof(E) == 1) {
@@ -183,9 +208,17 @@ void q8_requant_row_scalar(const int32_t* acc, int8_t* y, int64_t n, int32_t mul
   for (int64_t i = 0; i < n; ++i) y[i] = q8_requantize(acc[i], mult, rsh, z_y, lo, hi);
 }
 
+void q8_requant_cols_scalar(const int32_t* acc, int8_t* y, int64_t pixels, int64_t c, const int32_t* mult,
+                            const int32_t* rsh, int32_t z_y, int32_t lo, int32_t hi) {
+  for (int64_t p = 0; p < pixels; ++p)
+    for (int64_t i = 0; i < c; ++i) y[p * c + i] = q8_requantize(acc[p * c + i], mult[i], rsh[i], z_y, lo, hi);
+}
+
 const Q8Kernels& q8_kernels_scalar() {
-  static const Q8Kernels k{Isa::Scalar, "gemm_q8_4x4__scalar", 4, 4, 4, false, false, scalar_tile,
-                           q8_quantize_scalar, q8_dequantize_scalar, q8_requant_row_scalar, q8impl::mac_row};
+  static const Q8Kernels k{Isa::Scalar, "gemm_q8_4x4__scalar", 4, 4, 4, false, false, true, scalar_tile,
+                           q8_quantize_scalar, q8_dequantize_scalar, q8_requant_row_scalar, q8impl::mac_row,
+                           q8impl::mac_cols, q8_requant_cols_scalar, q8impl::dw_row<q8_requant_cols_scalar>,
+                           q8impl::copy_u8};
   return k;
 }
 
@@ -288,6 +321,7 @@ void q8_gemm(const Q8Kernels& kt, int64_t rows, int64_t n, int64_t k, const int8
   t.y_cs = y_cs;
   t.y_rs = y_rs;
   t.a_gstride = rows * kt.kg;
+  t.a_rstride = kt.kg;
   for (int64_t c0 = p0; c0 < p1; c0 += chunk) {
     const int64_t c1 = std::min(p1, c0 + chunk);
     for (int64_t r0 = 0; r0 < rows; r0 += kt.mr) {
@@ -300,6 +334,40 @@ void q8_gemm(const Q8Kernels& kt, int64_t rows, int64_t n, int64_t k, const int8
         t.cols.mult = cols.mult + j0;
         t.cols.rsh = cols.rsh + j0;
         t.cols.zb = cols.zb ? cols.zb + j0 : nullptr;
+        t.cols_valid = std::min<int64_t>(kt.nr, n - j0);
+        t.y = y + r0 * y_rs + j0 * y_cs;
+        kt.tile(kgroups, ap, static_cast<const uint8_t*>(bp) + static_cast<size_t>(p) * panel_bytes, t);
+      }
+    }
+  }
+}
+
+void q8_gemm_rows(const Q8Kernels& kt, int64_t rows, int64_t n, int64_t k, const uint8_t* a, int64_t a_rs, const void* bp,
+                  int64_t p0, int64_t p1, const Q8Cols& cols, int32_t z_y, int32_t lo, int32_t hi, int8_t* y, int64_t y_rs,
+                  int64_t y_cs) {
+  if (rows <= 0 || p1 <= p0 || !kt.rows_a || cols.zb) std::abort();  // callers check (q8.h)
+  const int64_t kgroups = (k + kt.kg - 1) / kt.kg, kp = kgroups * kt.kg;
+  const size_t panel_bytes = static_cast<size_t>(kp * kt.nr);
+  const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>(kBChunkBytes / panel_bytes));
+  Q8Tile t;
+  t.z_y = z_y;
+  t.lo = lo;
+  t.hi = hi;
+  t.y_cs = y_cs;
+  t.y_rs = y_rs;
+  t.a_gstride = kt.kg;
+  t.a_rstride = a_rs;
+  for (int64_t c0 = p0; c0 < p1; c0 += chunk) {
+    const int64_t c1 = std::min(p1, c0 + chunk);
+    for (int64_t r0 = 0; r0 < rows; r0 += kt.mr) {
+      t.rows = std::min<int64_t>(kt.mr, rows - r0);
+      const void* ap = a + r0 * a_rs;
+      for (int64_t p = c0; p < c1; ++p) {
+        const int64_t j0 = p * kt.nr;
+        t.cols.col_off = cols.col_off + j0;
+        t.cols.mult = cols.mult + j0;
+        t.cols.rsh = cols.rsh + j0;
+        t.cols.zb = nullptr;
         t.cols_valid = std::min<int64_t>(kt.nr, n - j0);
         t.y = y + r0 * y_rs + j0 * y_cs;
         kt.tile(kgroups, ap, static_cast<const uint8_t*>(bp) + static_cast<size_t>(p) * panel_bytes, t);

@@ -54,6 +54,24 @@ struct Q8Tile {
   int64_t y_rs = 0, y_cs = 1;
   int64_t rows = 0, cols_valid = 0;  // rows <= mr, cols_valid <= nr
   int64_t a_gstride = 0;             // packed A elements from one k group to the next
+  int64_t a_rstride = 0;             // A elements from one row to the next (packed A: kg)
+};
+
+// One output row of a channels-last depthwise conv (q8.h dw_row): for output pixel p < pixels and
+// channel i < c, acc = bias[i] + sum over taps (a, b) < (kh, kw) of
+// x[a * x_rs + b * x_ts + p * x_ps + i] * w[(a * kw + b) * c + i], then y[p * c + i] =
+// requantize(acc) with channel i's multiplier. x is int16 x - z_x with the padding as 0.
+struct Q8DwRow {
+  const int16_t* x = nullptr;
+  int64_t x_rs = 0, x_ts = 0, x_ps = 0;  // elements from one kernel row / kernel column / output pixel to the next
+  const int16_t* w = nullptr;            // [kh * kw][c]
+  int64_t kh = 1, kw = 1;
+  const int32_t* bias = nullptr;         // c values (zeros without a bias)
+  const int32_t* mult = nullptr;
+  const int32_t* rsh = nullptr;
+  int32_t z_y = 0, lo = -128, hi = 127;
+  int64_t pixels = 0, c = 0;
+  int8_t* y = nullptr;
 };
 
 struct Q8Kernels {
@@ -62,6 +80,9 @@ struct Q8Kernels {
   int mr, nr, kg;    // tile rows, tile columns, k elements per group
   bool wide;         // packed elements are int16 (else int8)
   bool a_u8;         // A is packed as a + 128 (u8) and col_off carries -128 colsum(B)
+  // The tile reads A through Q8Tile::a_rstride, so it also takes row-major A (q8_gemm_rows): every
+  // int8-element table (kg 4); not AVX2's int16 one.
+  bool rows_a;
   // The tile: C of tile.rows x nr from a packed A panel (tile.rows rows) and one B panel, over
   // kgroups groups of kg; requantized and stored (tile.cols_valid columns).
   void (*tile)(int64_t kgroups, const void* ap, const void* bp, const Q8Tile& tile);
@@ -74,6 +95,16 @@ struct Q8Kernels {
                       int32_t hi);
   // acc[i] += x[i * stride] * w over n outputs (a depthwise conv's or a pool's tap; int16 x).
   void (*mac_row)(int32_t* acc, const int16_t* x, int64_t n, int64_t stride, int32_t w);
+  // Channels-last rows (pixels x c, channels contiguous): a depthwise conv's or a pool's tap,
+  // acc[p * c + i] += x[p * x_ps + i] * w[i] (int16 x and w, int32 acc) for p < pixels, i < c.
+  void (*mac_cols)(int32_t* acc, const int16_t* x, const int16_t* w, int64_t pixels, int64_t c, int64_t x_ps);
+  // y[p * c + i] = quant::requantize(acc[p * c + i]) with channel i's multiplier (mult[i], rsh[i]).
+  void (*requant_cols)(const int32_t* acc, int8_t* y, int64_t pixels, int64_t c, const int32_t* mult,
+                       const int32_t* rsh, int32_t z_y, int32_t lo, int32_t hi);
+  // A channels-last depthwise output row (Q8DwRow), the accumulators kept in registers over the taps.
+  void (*dw_row)(const Q8DwRow& r);
+  // d[i] = s[i] ^ 0x80 (int8 -> the u8 form of A that a_u8 tables read), n bytes: the im2col runs.
+  void (*copy_u8)(int8_t* d, const int8_t* s, int64_t n);
 };
 
 // The portable quantize / dequantize rows (the scalar and NEON tables use them; the x86 ones fall
@@ -82,6 +113,8 @@ void q8_quantize_scalar(const float* x, int8_t* y, int64_t n, float scale, int32
 void q8_dequantize_scalar(const int8_t* x, float* y, int64_t n, float scale, int32_t zero_point);
 void q8_requant_row_scalar(const int32_t* acc, int8_t* y, int64_t n, int32_t mult, int32_t rsh, int32_t z_y, int32_t lo,
                            int32_t hi);
+void q8_requant_cols_scalar(const int32_t* acc, int8_t* y, int64_t pixels, int64_t c, const int32_t* mult,
+                            const int32_t* rsh, int32_t z_y, int32_t lo, int32_t hi);
 
 // The table for the active ISA (active_isa(); AVX-512 without VNNI uses the AVX2 one).
 const Q8Kernels& q8_kernels();
@@ -109,6 +142,13 @@ size_t q8_gemm_scratch_bytes(const Q8Kernels& kt, int64_t rows, int64_t k);
 void q8_gemm(const Q8Kernels& kt, int64_t rows, int64_t n, int64_t k, const int8_t* a, int64_t a_rs, int64_t a_cs,
              const void* bp, int64_t p0, int64_t p1, const Q8Cols& cols, int32_t z_y, int32_t lo, int32_t hi, int8_t* y,
              int64_t y_rs, int64_t y_cs, void* scratch);
+
+// The same product for row-major A already in the table's element form (a + 128 where a_u8), row
+// i at a + i * a_rs with kp = k rounded up to kg bytes readable (the bytes past k are multiplied by
+// B's zero padding); no packing, no row sums: only for tables with rows_a and B without zero points.
+void q8_gemm_rows(const Q8Kernels& kt, int64_t rows, int64_t n, int64_t k, const uint8_t* a, int64_t a_rs, const void* bp,
+                  int64_t p0, int64_t p1, const Q8Cols& cols, int32_t z_y, int32_t lo, int32_t hi, int8_t* y, int64_t y_rs,
+                  int64_t y_cs);
 
 // quant::requantize with the multiplier split as above (inline for the scalar epilogues).
 inline int8_t q8_requantize(int32_t acc, int32_t mult, int32_t rsh, int32_t z_y, int32_t lo, int32_t hi) {

@@ -113,6 +113,25 @@ void requant_row8(const int32_t* acc, int8_t* y, int64_t n, int32_t mult, int32_
   q8_requant_row_scalar(acc + i, y + i, n - i, mult, rsh, z_y, lo, hi);
 }
 
+// Per-channel multipliers (channels-last rows): 8 channels at a time, the tail in scalar.
+void requant_cols8(const int32_t* acc, int8_t* y, int64_t pixels, int64_t c, const int32_t* mult, const int32_t* rsh,
+                   int32_t z_y, int32_t lo, int32_t hi) {
+  const __m256i z = _mm256_set1_epi32(z_y), vlo = _mm256_set1_epi32(lo), vhi = _mm256_set1_epi32(hi);
+  const int64_t c8 = c / 8 * 8;
+  for (int64_t p = 0; p < pixels; ++p) {
+    const int32_t* a = acc + p * c;
+    int8_t* yp = y + p * c;
+    for (int64_t i = 0; i < c8; i += 8) {
+      const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(mult + i));
+      const __m256i sh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rsh + i));
+      const __m256i v = requant8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i)), m, sh, z, vlo, vhi);
+      const __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(yp + i), _mm_packs_epi16(p16, p16));
+    }
+    for (int64_t i = c8; i < c; ++i) yp[i] = q8_requantize(a[i], mult[i], rsh[i], z_y, lo, hi);
+  }
+}
+
 void dequantize8(const int8_t* x, float* y, int64_t n, float scale, int32_t zero_point) {
   const __m256 s = _mm256_set1_ps(scale);
   const __m256i z = _mm256_set1_epi32(zero_point);
@@ -127,8 +146,10 @@ void dequantize8(const int8_t* x, float* y, int64_t n, float scale, int32_t zero
 }  // namespace
 
 const Q8Kernels& q8_kernels_avx2() {
-  static const Q8Kernels k{Isa::Avx2, "gemm_q8_4x16__avx2", 4, 16, 2, true, false, avx2_tile,
-                           quantize8, dequantize8, requant_row8, q8impl::mac_row};
+  static const Q8Kernels k{Isa::Avx2, "gemm_q8_4x16__avx2", 4, 16, 2, true, false, false, avx2_tile,
+                           quantize8, dequantize8, requant_row8, q8impl::mac_row,
+                           q8impl::mac_cols, requant_cols8, q8impl::dw_row<requant_cols8>,
+                           q8impl::copy_u8};
   return k;
 }
 

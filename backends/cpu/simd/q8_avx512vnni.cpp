@@ -84,7 +84,7 @@ struct VnniTile {
       const __m512i bv = _mm512_loadu_si512(b);
       for (int r = 0; r < R; ++r) {
         int32_t a4;
-        std::memcpy(&a4, a + r * 4, 4);
+        std::memcpy(&a4, a + r * t.a_rstride, 4);
         acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_set1_epi32(a4), bv);
       }
     }
@@ -147,6 +147,93 @@ void requant_row16(const int32_t* acc, int8_t* y, int64_t n, int32_t mult, int32
   }
 }
 
+// Per-channel multipliers (channels-last rows): 16 channels at a time, the tail masked.
+void requant_cols16(const int32_t* acc, int8_t* y, int64_t pixels, int64_t c, const int32_t* mult, const int32_t* rsh,
+                    int32_t z_y, int32_t lo, int32_t hi) {
+  const __m512i z = _mm512_set1_epi32(z_y), vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
+  for (int64_t p = 0; p < pixels; ++p) {
+    const int32_t* a = acc + p * c;
+    int8_t* yp = y + p * c;
+    for (int64_t i = 0; i < c; i += 16) {
+      const __mmask16 k = c - i >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (c - i)) - 1u);
+      const __m512i m = _mm512_maskz_loadu_epi32(k, mult + i), sh = _mm512_maskz_loadu_epi32(k, rsh + i);
+      const __m512i v = requant16(_mm512_maskz_loadu_epi32(k, a + i), m, sh, z, vlo, vhi);
+      _mm512_mask_cvtepi32_storeu_epi8(yp + i, k, v);
+    }
+  }
+}
+
+// 16 int16 (masked) sign-extended to int32 (AVX512BW's 512-bit masked load: no AVX512VL needed).
+inline __m512i load16(__mmask16 k, const int16_t* p) {
+  return _mm512_cvtepi16_epi32(_mm512_castsi512_si256(_mm512_maskz_loadu_epi16(static_cast<__mmask32>(k), p)));
+}
+
+// The channels-last tap: 16 channels per step, int16 products widened to int32 (exact).
+void mac_cols16(int32_t* acc, const int16_t* x, const int16_t* w, int64_t pixels, int64_t c, int64_t x_ps) {
+  for (int64_t i = 0; i < c; i += 16) {
+    const __mmask16 k = c - i >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (c - i)) - 1u);
+    const __m512i wv = load16(k, w + i);
+    for (int64_t p = 0; p < pixels; ++p) {
+      int32_t* a = acc + p * c + i;
+      const __m512i xv = load16(k, x + p * x_ps + i);
+      _mm512_mask_storeu_epi32(a, k, _mm512_add_epi32(_mm512_maskz_loadu_epi32(k, a), _mm512_mullo_epi32(xv, wv)));
+    }
+  }
+}
+
+// The channels-last depthwise row: per block of 16 channels, the tap weights are loaded once
+// (sign-extended to int32, then masked to their low 16 bits), and per pixel the accumulators stay in
+// registers over the taps. vpmaddwd on (x sign-extended to int32, w with a zero high half) gives
+// x * w + sign(x) * 0 exactly, one uop instead of vpmulld's two. Kernels past 7x7 take the generic
+// loop.
+void dw_row16(const Q8DwRow& r) {
+  const int64_t taps = r.kh * r.kw;
+  if (taps > 49) return q8impl::dw_row<requant_cols16>(r);
+  const __m512i z = _mm512_set1_epi32(r.z_y), vlo = _mm512_set1_epi32(r.lo), vhi = _mm512_set1_epi32(r.hi);
+  const __m512i low16 = _mm512_set1_epi32(0xFFFF);
+  __m512i wv[49];
+  int64_t off[49];
+  for (int64_t c0 = 0; c0 < r.c; c0 += 16) {
+    const bool full = r.c - c0 >= 16;
+    const __mmask16 k = full ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (r.c - c0)) - 1u);
+    for (int64_t a = 0, t = 0; a < r.kh; ++a)
+      for (int64_t b = 0; b < r.kw; ++b, ++t) {
+        wv[t] = _mm512_and_si512(load16(k, r.w + t * r.c + c0), low16);
+        off[t] = a * r.x_rs + b * r.x_ts + c0;
+      }
+    const __m512i bias = _mm512_maskz_loadu_epi32(k, r.bias + c0);
+    const __m512i m = _mm512_maskz_loadu_epi32(k, r.mult + c0), sh = _mm512_maskz_loadu_epi32(k, r.rsh + c0);
+    for (int64_t p = 0; p < r.pixels; ++p) {
+      const int16_t* xp = r.x + p * r.x_ps;
+      // x of tap t: 16 int16 (a plain 32-byte load for a whole block, masked for the tail).
+      auto x_at = [&](int64_t t) {
+        return full ? _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + off[t]))) : load16(k, xp + off[t]);
+      };
+      __m512i acc0 = bias, acc1 = _mm512_setzero_si512();  // two chains for latency
+      int64_t t = 0;
+      for (; t + 1 < taps; t += 2) {
+        acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(x_at(t), wv[t]));
+        acc1 = _mm512_add_epi32(acc1, _mm512_madd_epi16(x_at(t + 1), wv[t + 1]));
+      }
+      if (t < taps) acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(x_at(t), wv[t]));
+      const __m512i v = requant16(_mm512_add_epi32(acc0, acc1), m, sh, z, vlo, vhi);
+      if (full) _mm_storeu_si128(reinterpret_cast<__m128i*>(r.y + p * r.c + c0), _mm512_cvtepi32_epi8(v));
+      else _mm512_mask_cvtepi32_storeu_epi8(r.y + p * r.c + c0, k, v);
+    }
+  }
+}
+
+// copy_u8: 64 bytes per step, the tail masked.
+void copy_u8_64(int8_t* d, const int8_t* s, int64_t n) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) _mm512_storeu_si512(d + i, _mm512_xor_si512(_mm512_loadu_si512(s + i), flip));
+  if (i < n) {
+    const __mmask64 k = (~0ull) >> (64 - (n - i));
+    _mm512_mask_storeu_epi8(d + i, k, _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, s + i), flip));
+  }
+}
+
 void dequantize16(const int8_t* x, float* y, int64_t n, float scale, int32_t zero_point) {
   const __m512 s = _mm512_set1_ps(scale);
   const __m512i z = _mm512_set1_epi32(zero_point);
@@ -161,8 +248,9 @@ void dequantize16(const int8_t* x, float* y, int64_t n, float scale, int32_t zer
 }  // namespace
 
 const Q8Kernels& q8_kernels_avx512vnni() {
-  static const Q8Kernels k{Isa::Avx512, "gemm_q8_12x16__avx512vnni", 12, 16, 4, false, true, vnni_tile,
-                           quantize16, dequantize16, requant_row16, q8impl::mac_row};
+  static const Q8Kernels k{Isa::Avx512, "gemm_q8_12x16__avx512vnni", 12, 16, 4, false, true, true, vnni_tile,
+                           quantize16, dequantize16, requant_row16, q8impl::mac_row,
+                           mac_cols16, requant_cols16, dw_row16, copy_u8_64};
   return k;
 }
 

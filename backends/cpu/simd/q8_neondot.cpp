@@ -23,7 +23,7 @@ struct DotTile {
       const int8x16_t b0 = vld1q_s8(b), b1 = vld1q_s8(b + 16);
       for (int r = 0; r < R; ++r) {
         int32_t a4;
-        std::memcpy(&a4, a + r * 4, 4);
+        std::memcpy(&a4, a + r * t.a_rstride, 4);
         const int8x16_t av = vreinterpretq_s8_s32(vdupq_n_s32(a4));
         acc[r][0] = vdotq_s32(acc[r][0], b0, av);
         acc[r][1] = vdotq_s32(acc[r][1], b1, av);
@@ -45,8 +45,10 @@ void dot_tile(int64_t kgroups, const void* ap, const void* bp, const Q8Tile& t) 
 }  // namespace
 
 const Q8Kernels& q8_kernels_neondot() {
-  static const Q8Kernels k{Isa::Neon, "gemm_q8_8x8__neondot", 8, 8, 4, false, false, dot_tile,
-                           q8_quantize_scalar, q8_dequantize_scalar, q8_requant_row_scalar, q8impl::mac_row};
+  static const Q8Kernels k{Isa::Neon, "gemm_q8_8x8__neondot", 8, 8, 4, false, false, true, dot_tile,
+                           q8_quantize_scalar, q8_dequantize_scalar, q8_requant_row_scalar, q8impl::mac_row,
+                           q8impl::mac_cols, q8_requant_cols_scalar, q8impl::dw_row<q8_requant_cols_scalar>,
+                           q8impl::copy_u8};
   return k;
 }
 

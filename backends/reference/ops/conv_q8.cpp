@@ -4,12 +4,28 @@
 //   y = saturate(requantize(acc, s_x * s_w[m] / s_y) + z_y) within the fused Relu/Clip bounds.
 // Padding contributes nothing: padded X is real 0, i.e. x - z_x = 0. Any group count (depthwise
 // included), 1 to 3 spatial dims. Direct loops: this is the ground truth, not the fast path.
+// channels_last (the layout pass, CPU target): the same loops on channels-first copies in scratch
+// (channels_last.h; scratch sized by conv_scratch), so both layouts give identical bytes.
+#include "reference/ops/channels_last.h"
 #include "reference/ops/conv_window.h"
 #include "reference/ops/q8_util.h"
 
 namespace tern::ref {
 
+namespace {
+
+Status conv_q8_nchw(const KernelContext& ctx);
+
+}  // namespace
+
 Status conv_q8(const KernelContext& ctx) {
+  if (ctx.opts<fb::ConvOptionsT>().channels_last) return run_channels_last(ctx, conv_q8_nchw);
+  return conv_q8_nchw(ctx);
+}
+
+namespace {
+
+Status conv_q8_nchw(const KernelContext& ctx) {
   const TensorRef& x = *ctx.in(0);
   const TensorRef& w = *ctx.in(1);
   const TensorRef* b = ctx.in(2);
@@ -20,8 +36,7 @@ Status conv_q8(const KernelContext& ctx) {
   TERN_RETURN_IF_ERROR(require_quant(ctx, y, "output Y"));
   if (b && b->dtype != DType::Int32) return ctx.error("bias B is %s; an int8 Conv takes an int32 bias", dtype_name(b->dtype));
   if (x.quant->count != 1 || y->quant->count != 1) return ctx.unsupported("X and Y must be quantized per tensor");
-  const auto& o = ctx.opts<fb::ConvOptionsT>();
-  if (o.channels_last) return ctx.unsupported("the int8 Conv is NCHW only (the quantizer compiles without the layout pass)");
+  const auto& o = ctx.opts<fb::ConvOptionsT>();  // channels_last: already transposed (conv_q8)
   const Window3 g = make_window(o, x.shape, y->shape);
   const int64_t group = o.group, batch = x.shape[0];
   const int64_t cg = x.shape[1] / group, mg = y->shape[1] / group, cout = y->shape[1];
@@ -70,5 +85,7 @@ Status conv_q8(const KernelContext& ctx) {
   }
   return Status::ok();
 }
+
+}  // namespace
 
 }  // namespace tern::ref

@@ -3,12 +3,68 @@
 // The divisor follows the float kernel's rule (taps inside the input, or inside the padded input
 // under count_include_pad; a padded tap is real 0). MaxPool / GlobalMaxPool need no int8 form:
 // with Y quantized like X, the float kernel's max over int8 values is exact (pool.cpp).
+// channels_last AveragePool (the layout pass) runs the same loops on channels-first copies in
+// scratch (channels_last.h). ReduceMean over a contiguous run of axes (the layout pass's NHWC
+// GlobalAveragePool: axes 1, 2) is the global pool's arithmetic over those axes.
+#include "reference/ops/channels_last.h"
 #include "reference/ops/conv_window.h"
 #include "reference/ops/q8_util.h"
 
 namespace tern::ref {
 
+namespace {
+
+Status pool_q8_nchw(const KernelContext& ctx);
+
+// ReduceMean on int8: y = requantize(sum (x - z_x), s_x / (s_y * count)) + z_y over the reduced
+// axes, which must be one contiguous run (outer x reduced x inner).
+Status reduce_mean_q8(const KernelContext& ctx) {
+  const TensorRef& x = *ctx.in(0);
+  const TensorRef* y = ctx.out(0);
+  if (!y) return Status::ok();
+  TERN_RETURN_IF_ERROR(require_quant(ctx, &x, "input X"));
+  TERN_RETURN_IF_ERROR(require_quant(ctx, y, "output Y"));
+  if (x.quant->count != 1 || y->quant->count != 1) return ctx.unsupported("X and Y must be quantized per tensor");
+  const auto& o = ctx.opts<fb::ReduceOptionsT>();
+  const int r = x.shape.rank;
+  bool reduced[kMaxRank] = {};
+  for (int i = 0; i < r; ++i) reduced[i] = o.axes.empty();
+  for (int32_t a : o.axes) reduced[a < 0 ? a + r : a] = true;
+  int first = -1, last = -1;
+  for (int i = 0; i < r; ++i)
+    if (reduced[i]) {
+      if (first < 0) first = i;
+      else if (last != i - 1) return ctx.unsupported("the int8 ReduceMean takes one contiguous run of axes");
+      last = i;
+    }
+  if (first < 0) return ctx.unsupported("the int8 ReduceMean needs at least one reduced axis");
+  int64_t outer = 1, red = 1, inner = 1;
+  for (int i = 0; i < r; ++i) (i < first ? outer : i <= last ? red : inner) *= x.shape[i];
+  const quant::Multiplier m = make_multiplier(q_scale(x), 1.0 / static_cast<double>(red ? red : 1), q_scale(*y));
+  const int32_t z_x = q_zero(x), z_y = q_zero(*y);
+  const int8_t* px = x.as<int8_t>();
+  int8_t* py = y->as<int8_t>();
+  for (int64_t a = 0; a < outer; ++a)
+    for (int64_t c = 0; c < inner; ++c) {
+      int32_t acc = 0;
+      for (int64_t i = 0; i < red; ++i) acc += px[(a * red + i) * inner + c] - z_x;
+      py[a * inner + c] = quant::requantize(acc, m, z_y);
+    }
+  return Status::ok();
+}
+
+}  // namespace
+
 Status pool_q8(const KernelContext& ctx) {
+  if (ctx.op == OpType::ReduceMean) return reduce_mean_q8(ctx);
+  if (ctx.op == OpType::AveragePool && ctx.opts<fb::PoolOptionsT>().channels_last)
+    return run_channels_last(ctx, pool_q8_nchw);
+  return pool_q8_nchw(ctx);
+}
+
+namespace {
+
+Status pool_q8_nchw(const KernelContext& ctx) {
   const TensorRef& x = *ctx.in(0);
   const TensorRef* y = ctx.out(0);
   if (!y) return Status::ok();
@@ -31,8 +87,7 @@ Status pool_q8(const KernelContext& ctx) {
     return Status::ok();
   }
   if (ctx.op != OpType::AveragePool) return ctx.unsupported("this pool has no int8 form");
-  const auto& o = ctx.opts<fb::PoolOptionsT>();
-  if (o.channels_last) return ctx.unsupported("the int8 AveragePool is NCHW only");
+  const auto& o = ctx.opts<fb::PoolOptionsT>();  // channels_last: already transposed (pool_q8)
   const Window3 w = make_window(o, x.shape, y->shape);
   for (int64_t p = 0; p < planes; ++p) {
     const int8_t* xp = px + p * w.in_plane;
@@ -74,5 +129,7 @@ Status pool_q8(const KernelContext& ctx) {
   }
   return Status::ok();
 }
+
+}  // namespace
 
 }  // namespace tern::ref
