@@ -124,15 +124,26 @@ Result<RawCalibration> read_calibration(const std::string& path) {
     TERN_RETURN_IF_ERROR(read_one(path, &raw));
   }
   for (auto& [name, a] : raw.arrays) {
-    if (a.dtype == DType::Float32) continue;
-    return TERN_ERROR(kInvalidArgument, "calibration array%s%s is %s; calibration data must be float32", name.empty() ? "" : " ",
-                      name.c_str(), dtype_name(a.dtype));
+    if (a.dtype == DType::Float32 || a.dtype == DType::Int64 || a.dtype == DType::Int32) continue;
+    return TERN_ERROR(kInvalidArgument, "calibration array%s%s is %s; calibration data must be float32 (or int64 / int32 for an integer input)",
+                      name.empty() ? "" : " ", name.c_str(), dtype_name(a.dtype));
   }
   for (auto& [name, a] : raw.arrays)
     if (a.numel() == 0 || a.shape.empty())
       return TERN_ERROR(kInvalidArgument, "calibration array%s%s has no samples (shape [%s])", name.empty() ? "" : " ", name.c_str(),
                         [&] { std::string s; for (size_t i = 0; i < a.shape.size(); ++i) s += (i ? "x" : "") + std::to_string(a.shape[i]); return s; }().c_str());
   return raw;
+}
+
+CalibrationSet float_calibration(const std::vector<float>& samples, int64_t per_sample, int64_t batch) {
+  CalibrationSet cs;
+  cs.batch = batch;
+  cs.per_sample = {per_sample};
+  cs.elem_size = {sizeof(float)};
+  cs.count = per_sample ? static_cast<int64_t>(samples.size()) / per_sample : 0;
+  const auto* b = reinterpret_cast<const uint8_t*>(samples.data());
+  cs.inputs = {std::vector<uint8_t>(b, b + samples.size() * sizeof(float))};
+  return cs;
 }
 
 Result<CalibrationSet> bind_calibration(const RawCalibration& raw, const ir::Graph& g, int64_t max_samples) {
@@ -142,13 +153,16 @@ Result<CalibrationSet> bind_calibration(const RawCalibration& raw, const ir::Gra
   for (const ir::Value* v : g.inputs) names += (names.empty() ? "" : ", ") + v->name;
   cs.inputs.resize(ni);
   cs.per_sample.resize(ni);
+  cs.elem_size.resize(ni);
   std::vector<int64_t> counts(ni, 0);
   if (ni == 0) return TERN_ERROR(kInvalidArgument, "the model has no inputs to calibrate");
   cs.batch = g.inputs[0]->shape.rank ? g.inputs[0]->shape[0] : 1;
   for (size_t i = 0; i < ni; ++i) {
     const ir::Value* v = g.inputs[i];
-    if (v->dtype != DType::Float32)
-      return TERN_ERROR(kUnsupported, "input '%s' is %s; calibration feeds float32 inputs only", v->name.c_str(), dtype_name(v->dtype));
+    if (v->dtype != DType::Float32 && v->dtype != DType::Int64 && v->dtype != DType::Int32)
+      return TERN_ERROR(kUnsupported, "input '%s' is %s; calibration feeds float32, int64 or int32 inputs", v->name.c_str(),
+                        dtype_name(v->dtype));
+    cs.elem_size[i] = dtype_size(v->dtype);
     int64_t b = v->shape.rank ? v->shape[0] : 1;
     if (b != cs.batch || b < 1)
       return TERN_ERROR(kInvalidArgument, "inputs have different batch sizes (%s is %s)", v->name.c_str(), v->shape.str().c_str());
@@ -168,6 +182,9 @@ Result<CalibrationSet> bind_calibration(const RawCalibration& raw, const ir::Gra
         return TERN_ERROR(kInvalidArgument, "calibration array '%s' names no graph input (inputs: %s)", name.c_str(), names.c_str());
     }
     const ir::Value* v = g.inputs[idx];
+    if (a.dtype != v->dtype)
+      return TERN_ERROR(kInvalidArgument, "calibration array%s%s is %s but input '%s' is %s", name.empty() ? "" : " ", name.c_str(),
+                        dtype_name(a.dtype), v->name.c_str(), dtype_name(v->dtype));
     // Leading axis = samples, the rest = the input's shape without its batch dim; an array of
     // exactly that shape (no sample axis) is one sample.
     std::vector<int64_t> want(v->shape.dims + (v->shape.rank ? 1 : 0), v->shape.dims + v->shape.rank);
@@ -182,8 +199,8 @@ Result<CalibrationSet> bind_calibration(const RawCalibration& raw, const ir::Gra
       return TERN_ERROR(kInvalidArgument, "calibration array for input '%s' has shape [%s]; expected [N%s] (N samples of %s without its batch dim)",
                         v->name.c_str(), got.c_str(), exp.c_str(), v->shape.str().c_str());
     }
-    const float* p = a.as<float>();
-    cs.inputs[idx].insert(cs.inputs[idx].end(), p, p + samples * cs.per_sample[idx]);
+    const uint8_t* p = a.data.data();
+    cs.inputs[idx].insert(cs.inputs[idx].end(), p, p + samples * cs.per_sample[idx] * static_cast<int64_t>(cs.elem_size[idx]));
     counts[idx] += samples;
   }
   int64_t n = INT64_MAX;
@@ -201,7 +218,7 @@ Result<CalibrationSet> bind_calibration(const RawCalibration& raw, const ir::Gra
   n = std::min(n, std::max(max_samples, cs.batch));
   n -= n % cs.batch;
   cs.count = n;
-  for (size_t i = 0; i < ni; ++i) cs.inputs[i].resize(static_cast<size_t>(n * cs.per_sample[i]));
+  for (size_t i = 0; i < ni; ++i) cs.inputs[i].resize(static_cast<size_t>(n * cs.per_sample[i]) * cs.elem_size[i]);
   return cs;
 }
 

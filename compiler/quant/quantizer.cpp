@@ -53,7 +53,8 @@ class Progress {
 
 std::vector<const void*> batch_inputs(const CalibrationSet& d, int64_t first) {
   std::vector<const void*> in;
-  for (size_t i = 0; i < d.inputs.size(); ++i) in.push_back(d.inputs[i].data() + first * d.per_sample[i]);
+  for (size_t i = 0; i < d.inputs.size(); ++i)
+    in.push_back(d.inputs[i].data() + first * d.per_sample[i] * static_cast<int64_t>(d.elem_size[i]));
   return in;
 }
 

@@ -27,12 +27,12 @@ class OnnxBuilder {
     g_->set_name("test");
   }
 
-  // A float32 graph input.
-  std::string input(const std::string& name, const std::vector<int64_t>& shape) {
+  // A graph input (float32 unless elem_type says otherwise, e.g. onnx::TensorProto::INT64 token ids).
+  std::string input(const std::string& name, const std::vector<int64_t>& shape, int elem_type = onnx::TensorProto::FLOAT) {
     auto* vi = g_->add_input();
     vi->set_name(name);
     auto* tt = vi->mutable_type()->mutable_tensor_type();
-    tt->set_elem_type(onnx::TensorProto::FLOAT);
+    tt->set_elem_type(elem_type);
     for (int64_t d : shape) tt->mutable_shape()->add_dim()->set_dim_value(d);
     return name;
   }

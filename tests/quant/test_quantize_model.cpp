@@ -48,14 +48,12 @@ Quantized quantize(const std::string& model, const std::string& shape, int64_t s
   auto c = compiler::compile_graph(o);
   REQUIRE_MESSAGE(c.is_ok(), c.status().message());
   const ir::Value* in = c->graph->inputs[0];
-  compiler::quant::CalibrationSet cs;
-  cs.batch = in->shape[0];
-  cs.count = samples;
-  cs.per_sample = {in->shape.numel() / cs.batch};
+  const int64_t batch = in->shape[0], per_sample = in->shape.numel() / batch;
   std::mt19937 rng(5);
   std::normal_distribution<float> nd(0.f, 1.f);
-  cs.inputs.resize(1);
-  for (int64_t i = 0; i < samples * cs.per_sample[0]; ++i) cs.inputs[0].push_back(nd(rng));
+  std::vector<float> data(static_cast<size_t>(samples * per_sample));
+  for (float& v : data) v = nd(rng);
+  compiler::quant::CalibrationSet cs = compiler::quant::float_calibration(data, per_sample, batch);
   Quantized q;
   Status s = compiler::quant::quantize_compiled(*c, cs, qo, &q.report);
   REQUIRE_MESSAGE(s.is_ok(), s.message());
@@ -325,13 +323,9 @@ TEST_CASE("the quantizer's CPU executor: int8 nodes bit-exact with the reference
     return int8_values;
   };
   CHECK(compare(*c->graph) == 0);  // the float graph
-  compiler::quant::CalibrationSet cs;
-  cs.batch = 2;
-  cs.count = 16;
-  cs.per_sample = {3 * 8 * 8};
-  cs.inputs.resize(1);
   auto calib = random_input(Shape{16, 3, 8, 8}, 4);
-  cs.inputs[0].assign(calib.data<float>(), calib.data<float>() + calib.numel());
+  compiler::quant::CalibrationSet cs =
+      compiler::quant::float_calibration(std::vector<float>(calib.data<float>(), calib.data<float>() + calib.numel()), 3 * 8 * 8, 2);
   compiler::quant::QuantizeOptions qo;
   qo.max_drop = -1;
   compiler::quant::QuantizeReport rep;
@@ -357,11 +351,7 @@ TEST_CASE("--calib-labels: the budget becomes the top-1 accuracy drop; the label
   for (int64_t bad : {int64_t{-1}, int64_t{1000}}) {
     auto c = compiler::compile_graph(o);
     REQUIRE(c.is_ok());
-    compiler::quant::CalibrationSet cs;
-    cs.batch = 2;
-    cs.count = 4;
-    cs.per_sample = {3 * 8 * 8};
-    cs.inputs.assign(1, std::vector<float>(4 * 3 * 8 * 8, 0.5f));
+    compiler::quant::CalibrationSet cs = compiler::quant::float_calibration(std::vector<float>(4 * 3 * 8 * 8, 0.5f), 3 * 8 * 8, 2);
     compiler::quant::QuantizeOptions bo;
     bo.labels = bad < 0 ? std::vector<int64_t>{0, 1} : std::vector<int64_t>{0, 1, bad, 0};
     compiler::quant::QuantizeReport rep;
@@ -381,4 +371,49 @@ TEST_CASE("calibration sets are checked before any work") {
   auto empty = q::read_calibration(dir);
   CHECK_FALSE(empty.is_ok());
   CHECK(empty.status().message().find("no .npy or .npz") != std::string::npos);
+}
+
+TEST_CASE("token-id models calibrate on integer arrays of the input's own dtype") {
+  // ids int64 [2, 5] -> Gather(embedding) -> MatMul: a language model's front (Mamba's input_ids).
+  namespace q = compiler::quant;
+  test::OnnxBuilder b(13);
+  std::string ids = b.input("ids", {2, 5}, onnx::TensorProto::INT64);
+  std::string e = b.node("Gather", {b.random({10, 16}), ids});
+  b.output(b.node("MatMul", {e, b.random({16, 8})}), 3);
+  const std::string path = b.save("token_ids");
+  compiler::CompileOptions o;
+  o.model_path = path;
+  auto c = compiler::compile_graph(o);
+  REQUIRE_MESSAGE(c.is_ok(), c.status().message());
+  const std::string dir = std::filesystem::temp_directory_path();
+  npy::Array good{DType::Int64, {8, 5}, {}};
+  for (int64_t i = 0; i < 40; ++i) {
+    const int64_t v = (i * 7) % 10;
+    const auto* p = reinterpret_cast<const uint8_t*>(&v);
+    good.data.insert(good.data.end(), p, p + 8);
+  }
+  REQUIRE(npy::save(dir + "/tern_ids_calib.npy", good).is_ok());
+  auto raw = q::read_calibration(dir + "/tern_ids_calib.npy");
+  REQUIRE_MESSAGE(raw.is_ok(), raw.status().message());
+  auto bound = q::bind_calibration(*raw, *c->graph, 512);
+  REQUIRE_MESSAGE(bound.is_ok(), bound.status().message());
+  CHECK(bound->count == 8);
+  q::QuantizeOptions qo;
+  qo.max_drop = -1;
+  q::QuantizeReport rep;
+  Status s = q::quantize_compiled(*c, *bound, qo, &rep);
+  CHECK_MESSAGE(s.is_ok(), s.message());
+  // Float data for the int64 input: an error naming both dtypes, before any work.
+  npy::Array wrong{DType::Float32, {8, 5}, std::vector<uint8_t>(8 * 5 * 4, 0)};
+  REQUIRE(npy::save(dir + "/tern_ids_calib_f.npy", wrong).is_ok());
+  auto raw_f = q::read_calibration(dir + "/tern_ids_calib_f.npy");
+  REQUIRE(raw_f.is_ok());
+  auto c2 = compiler::compile_graph(o);
+  REQUIRE(c2.is_ok());
+  auto bad = q::bind_calibration(*raw_f, *c2->graph, 512);
+  CHECK_FALSE(bad.is_ok());
+  CHECK(bad.status().message().find("is float32 but input 'ids' is int64") != std::string::npos);
+  std::remove(path.c_str());
+  std::remove((dir + "/tern_ids_calib.npy").c_str());
+  std::remove((dir + "/tern_ids_calib_f.npy").c_str());
 }
