@@ -9,7 +9,7 @@
 // plan keeps the float islands on the CPU (TERN_VULKAN_DISABLE while partitioning) and runs every
 // int8 node on Vulkan: its logits must equal the CPU int8 plan's bit for bit.
 //
-// The zoo (models/zoo, calibrated on its one golden input) is checked the same way on that input,
+// The zoo ($TERN_ZOO, exported by the models/export-zoo fixture; calibrated on its one golden input) is checked the same way on that input,
 // except for the one-step bound: deep transformers pass a last-bit difference of a float island
 // through many later Quantize nodes, so the full-Vulkan figure is printed, not bounded (the CPU
 // and reference backends differ as much from each other); the int8-only plan must be bit-exact.
@@ -145,10 +145,13 @@ void check_model(const std::string& model) {
   REQUIRE(q.has_quant);
   const double step = q.scales[0];
 
-  auto images = load_npy(fmnist("test_images.npy"));
+  // Held-out images from the committed calibration file (quantize() reads its first 64; the last
+  // kImages of the 512 are unseen by the quantizer). The test set itself is generated, not in git.
+  auto images = load_npy(fmnist("calib.npy"));
   REQUIRE_MESSAGE(images.is_ok(), images.status().message());
   const size_t image_bytes = 28 * 28 * sizeof(float);
-  REQUIRE(images->bytes.size() >= kImages * image_bytes);
+  REQUIRE(images->bytes.size() >= (64 + kImages) * image_bytes);
+  const size_t first_image = images->bytes.size() / image_bytes - kImages;
 
   std::unique_ptr<Session> cpu = session(p.cpu.plan, "cpu");
   std::unique_ptr<Session> gpu = session(p.vulkan.plan, "vulkan");
@@ -161,7 +164,7 @@ void check_model(const std::string& model) {
   int64_t agree = 0, differing = 0, elements = 0;
   uint64_t mem = 0, buf = 0, pipes = 0, sets = 0, cmds = 0;
   for (int64_t i = 0; i < kImages; ++i) {
-    const void* img = images->bytes.data() + static_cast<size_t>(i) * image_bytes;
+    const void* img = images->bytes.data() + (first_image + static_cast<size_t>(i)) * image_bytes;
     for (Session* s : {cpu.get(), gpu.get(), mixed.get()}) {
       REQUIRE(s->set_input(0, DType::Float32, Shape{1, 1, 28, 28}, img, image_bytes).is_ok());
       Status rs = s->run();
@@ -204,13 +207,16 @@ void check_model(const std::string& model) {
   CHECK(c.validation_messages == 0);
 }
 
-// A zoo model (models/zoo/<name>: model.onnx, compile_args.txt, input_0.npy), calibrated on its
+// A zoo model ($TERN_ZOO/<name>: model.onnx, compile_args.txt, input_0.npy), calibrated on its
 // golden input.
 void check_zoo(const std::string& name) {
   INFO("zoo model " << name);
   std::unique_ptr<Backend> vk = make_vulkan_backend();
   REQUIRE_MESSAGE(vk->is_available(), "no Vulkan device: install mesa-vulkan-drivers (lavapipe)");
-  const std::string dir = std::string(TERN_SOURCE_DIR) + "/models/zoo/" + name + "/";
+  // The zoo is exported into the build tree by the models/export-zoo CTest fixture (TERN_ZOO).
+  const char* zoo = std::getenv("TERN_ZOO");
+  REQUIRE_MESSAGE(zoo, "TERN_ZOO is not set (the CTest fixture models/export-zoo sets it)");
+  const std::string dir = std::string(zoo) + "/" + name + "/";
   std::vector<std::string> shapes;
   {
     std::ifstream f(dir + "compile_args.txt");
