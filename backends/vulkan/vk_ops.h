@@ -91,6 +91,28 @@ struct MatmulDesc {
   // Dispatches matmul.comp for it.
   void record(Recorder& rec, int32_t a, int32_t b, int32_t c, int32_t y) const;
 };
+// A pool's window over the 1-3 spatial dims of X [N, C, s...] and Y, right-aligned into 3 (unused
+// leading dims are 1 / 0): what pool.comp and q8_pool.comp take. Absent option entries keep the
+// defaults (kernel / stride / dilation 1, no padding).
+struct PoolWindow {
+  uint32_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, dl[3] = {1, 1, 1};
+  uint32_t pb[3] = {0, 0, 0}, pe[3] = {0, 0, 0};
+  PoolWindow(const Shape& x, const Shape& y, const std::vector<int32_t>& kernel, const std::vector<int32_t>& strides,
+             const std::vector<int32_t>& dilations, const std::vector<int32_t>& pads) {
+    const int sp = x.rank - 2;
+    for (int i = 0; i < sp; ++i) {
+      const int j = 3 - sp + i;
+      in[j] = static_cast<uint32_t>(x[2 + i]);
+      out[j] = static_cast<uint32_t>(y[2 + i]);
+      if (i < static_cast<int>(kernel.size())) k[j] = static_cast<uint32_t>(kernel[static_cast<size_t>(i)]);
+      if (i < static_cast<int>(strides.size())) s[j] = static_cast<uint32_t>(strides[static_cast<size_t>(i)]);
+      if (i < static_cast<int>(dilations.size())) dl[j] = static_cast<uint32_t>(dilations[static_cast<size_t>(i)]);
+      if (i < static_cast<int>(pads.size())) pb[j] = static_cast<uint32_t>(pads[static_cast<size_t>(i)]);
+      if (sp + i < static_cast<int>(pads.size())) pe[j] = static_cast<uint32_t>(pads[static_cast<size_t>(sp + i)]);
+    }
+  }
+};
+
 struct OpCall;
 // The strided views of a MatMul or Gemm node (output present), as ops/matmul.cpp reads it (the
 // int8 kernel reads the same views).

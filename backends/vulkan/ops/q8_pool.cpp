@@ -95,19 +95,8 @@ Status q8_pool_record(const OpCall& c) {
     return Status::ok();
   }
   const auto& o = *c.opts<fb::PoolOptionsT>();
-  const int sp = x.shape.rank - 2;
-  uint32_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, dl[3] = {1, 1, 1}, pb[3] = {0, 0, 0},
-           pe[3] = {0, 0, 0};
-  for (int i = 0; i < sp; ++i) {
-    int j = 3 - sp + i;
-    in[j] = static_cast<uint32_t>(x.shape[2 + i]);
-    out[j] = static_cast<uint32_t>(y->shape[2 + i]);
-    if (i < static_cast<int>(o.kernel_shape.size())) k[j] = static_cast<uint32_t>(o.kernel_shape[i]);
-    if (i < static_cast<int>(o.strides.size())) s[j] = static_cast<uint32_t>(o.strides[i]);
-    if (i < static_cast<int>(o.dilations.size())) dl[j] = static_cast<uint32_t>(o.dilations[i]);
-    if (i < static_cast<int>(o.pads.size())) pb[j] = static_cast<uint32_t>(o.pads[i]);
-    if (sp + i < static_cast<int>(o.pads.size())) pe[j] = static_cast<uint32_t>(o.pads[sp + i]);
-  }
+  const PoolWindow w(x.shape, y->shape, o.kernel_shape, o.strides, o.dilations, o.pads);
+  const auto &in = w.in, &out = w.out, &k = w.k, &s = w.s, &dl = w.dl, &pb = w.pb, &pe = w.pe;
   // The multiplier of every tap count 0..kernel size (0 as 1: the reference's `counted ? counted : 1`).
   const int64_t taps = static_cast<int64_t>(k[0]) * k[1] * k[2];
   std::vector<int32_t> mult;
