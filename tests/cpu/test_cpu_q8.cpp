@@ -25,9 +25,11 @@
 #include "cpu/cpu_kernel.h"
 #include "cpu/simd/q8.h"
 #include "support/harness.h"
+#include "support/q8_tensors.h"
 #include "reference/kernel.h"
 
 using namespace tern;
+using namespace tern::test::q8;
 
 namespace {
 
@@ -183,78 +185,6 @@ TEST_CASE("int8 micro-kernels reading row-major A (q8_gemm_rows) match the packe
 }
 
 // ---- (2) the CPU backend's int8 nodes against the reference --------------------------------------
-
-struct QTensor {
-  DType dtype = DType::Int8;
-  Shape shape;
-  std::vector<uint8_t> bytes;
-  std::vector<float> scale;
-  std::vector<int64_t> zp;
-  int axis = -1;
-  QuantParams qp;
-  TensorRef ref;
-  bool constant = false;
-  void finish() {
-    ref = TensorRef{dtype, shape, bytes.data(), nullptr};
-    if (!scale.empty()) {
-      qp = QuantParams{scale.data(), zp.data(), static_cast<int>(scale.size()), scale.size() > 1 ? axis : -1};
-      ref.quant = &qp;
-    }
-  }
-};
-
-using QPtr = std::unique_ptr<QTensor>;
-
-QPtr act(std::mt19937& rng, Shape s, float scale, int z) {
-  auto t = std::make_unique<QTensor>();
-  t->shape = s;
-  t->bytes.resize(static_cast<size_t>(s.numel()));
-  for (auto& v : t->bytes) v = static_cast<uint8_t>(rng());
-  t->scale = {scale};
-  t->zp = {z};
-  return t;
-}
-
-// Weights: per channel along `axis` (count = s[axis]) with zero point 0, or per tensor with `z`.
-QPtr weights(std::mt19937& rng, Shape s, int axis, bool per_channel, int z = 0) {
-  auto t = std::make_unique<QTensor>();
-  t->shape = s;
-  t->constant = true;
-  t->bytes.resize(static_cast<size_t>(s.numel()));
-  for (auto& v : t->bytes) v = static_cast<uint8_t>(static_cast<int8_t>(static_cast<int>(rng() % 255) - 127));
-  std::uniform_real_distribution<float> u(0.002f, 0.03f);
-  if (per_channel) {
-    t->axis = axis;
-    for (int64_t c = 0; c < s[axis]; ++c) t->scale.push_back(u(rng));
-    t->zp.assign(t->scale.size(), 0);
-  } else {
-    t->scale = {u(rng)};
-    t->zp = {z};
-  }
-  return t;
-}
-
-QPtr bias32(std::mt19937& rng, int64_t n) {
-  auto t = std::make_unique<QTensor>();
-  t->dtype = DType::Int32;
-  t->shape = Shape{n};
-  t->constant = true;
-  t->bytes.resize(static_cast<size_t>(n) * 4);
-  for (int64_t i = 0; i < n; ++i) {
-    const int32_t v = static_cast<int32_t>(rng() % 40001) - 20000;
-    std::memcpy(t->bytes.data() + i * 4, &v, 4);
-  }
-  return t;
-}
-
-QPtr out8(Shape s, float scale, int z) {
-  auto t = std::make_unique<QTensor>();
-  t->shape = s;
-  t->bytes.assign(static_cast<size_t>(s.numel()), 0);
-  t->scale = {scale};
-  t->zp = {z};
-  return t;
-}
 
 // Runs the node on the reference and through the CPU kernel table (1 and 3 threads) and requires
 // the outputs to be identical bytes.

@@ -20,10 +20,12 @@
 #include "core/quant.h"
 #include "reference/kernel.h"
 #include "support/harness.h"
+#include "support/q8_tensors.h"
 #include "vulkan/vk_context.h"
 #include "vulkan/vulkan_backend.h"
 
 using namespace tern;
+using namespace tern::test::q8;
 
 namespace {
 
@@ -39,82 +41,10 @@ Backend& vulkan() {
   return *b;
 }
 
-struct QTensor {
-  DType dtype = DType::Int8;
-  Shape shape;
-  std::vector<uint8_t> bytes;
-  std::vector<float> scale;
-  std::vector<int64_t> zp;
-  int axis = -1;
-  QuantParams qp;
-  TensorRef ref;
-  bool constant = false;
-  void finish() {
-    ref = TensorRef{dtype, shape, bytes.data(), nullptr};
-    if (!scale.empty()) {
-      qp = QuantParams{scale.data(), zp.data(), static_cast<int>(scale.size()), scale.size() > 1 ? axis : -1};
-      ref.quant = &qp;
-    }
-  }
-};
-
-using QPtr = std::unique_ptr<QTensor>;
-
-QPtr act(std::mt19937& rng, Shape s, float scale, int z) {
-  auto t = std::make_unique<QTensor>();
-  t->shape = s;
-  t->bytes.resize(static_cast<size_t>(s.numel()));
-  for (auto& v : t->bytes) v = static_cast<uint8_t>(rng());
-  t->scale = {scale};
-  t->zp = {z};
-  return t;
-}
-
 // All bytes -128 or 127 (the accumulators' extremes).
 QPtr extreme(std::mt19937& rng, Shape s, float scale, int z) {
   QPtr t = act(rng, s, scale, z);
   for (auto& v : t->bytes) v = static_cast<uint8_t>(rng() % 2 ? 0x80 : 0x7f);
-  return t;
-}
-
-// Weights: per channel along `axis` with zero point 0 (scales from lo to hi), or per tensor with `z`.
-QPtr weights(std::mt19937& rng, Shape s, int axis, bool per_channel, int z = 0, float lo = 0.002f, float hi = 0.03f) {
-  auto t = std::make_unique<QTensor>();
-  t->shape = s;
-  t->constant = true;
-  t->bytes.resize(static_cast<size_t>(s.numel()));
-  for (auto& v : t->bytes) v = static_cast<uint8_t>(static_cast<int8_t>(static_cast<int>(rng() % 255) - 127));
-  std::uniform_real_distribution<float> u(std::log2(lo), std::log2(hi));
-  if (per_channel) {
-    t->axis = axis;
-    for (int64_t c = 0; c < s[axis]; ++c) t->scale.push_back(std::exp2(u(rng)));
-    t->zp.assign(t->scale.size(), 0);
-  } else {
-    t->scale = {std::exp2(u(rng))};
-    t->zp = {z};
-  }
-  return t;
-}
-
-QPtr bias32(std::mt19937& rng, int64_t n, int32_t range = 20000) {
-  auto t = std::make_unique<QTensor>();
-  t->dtype = DType::Int32;
-  t->shape = Shape{n};
-  t->constant = true;
-  t->bytes.resize(static_cast<size_t>(n) * 4);
-  for (int64_t i = 0; i < n; ++i) {
-    const int32_t v = static_cast<int32_t>(rng() % (2u * static_cast<uint32_t>(range) + 1)) - range;
-    std::memcpy(t->bytes.data() + i * 4, &v, 4);
-  }
-  return t;
-}
-
-QPtr out8(Shape s, float scale, int z) {
-  auto t = std::make_unique<QTensor>();
-  t->shape = s;
-  t->bytes.assign(static_cast<size_t>(s.numel()), 0);
-  t->scale = {scale};
-  t->zp = {z};
   return t;
 }
 
