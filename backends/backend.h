@@ -16,11 +16,22 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 #include "core/tensor.h"
 
 namespace tern {
+
+// Constant data the compiler already packed for a kernel of this node (plan PackedConstant, `tern
+// compile --prepack`): a kernel takes `data` in place (64-byte aligned, inside the plan, valid as
+// long as the session) when `layout` equals the layout it would pack and `size` agrees; otherwise
+// it packs the node's original constants itself.
+struct PackedData {
+  std::string_view layout;
+  const void* data = nullptr;
+  size_t size = 0;
+};
 
 // A node as backends see it. Tensor indices refer to Subgraph::tensors; -1 marks an absent input.
 struct NodeView {
@@ -29,6 +40,7 @@ struct NodeView {
   const fb::NodeOptionsUnion* options = nullptr;
   std::span<const int32_t> inputs;
   std::span<const int32_t> outputs;
+  std::span<const PackedData> packed;  // usually empty
 };
 
 // What `supports` is asked: one node with the dtypes and shapes of its tensors (nullptr: absent).
@@ -80,6 +92,13 @@ class Executable {
     (void)ns;
     return false;
   }
+  // Prepacking (`tern compile --prepack`): calls f(i, layout, bytes) for every node i (position in
+  // Subgraph::nodes) whose kernel packed constant data at prepare that a plan could carry instead.
+  virtual void packed_constants(const std::function<void(size_t, std::string_view, std::span<const uint8_t>)>& f) const {
+    (void)f;
+  }
+  // How many nodes use plan-provided packed data (NodeView::packed) in place.
+  virtual size_t prepacked_in_use() const { return 0; }
 };
 
 class Backend {

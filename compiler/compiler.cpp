@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "emit/plan_writer.h"
+#include "emit/prepack.h"
 #include "import/onnx_import.h"
 #include "plan/memory_planner.h"
 #include "plan/partition.h"
@@ -55,6 +56,13 @@ Result<std::vector<uint8_t>> emit_plan(const Compiled& c, const CompileOptions& 
   info.input_shapes = options.input_shapes;
   TERN_ASSIGN_OR_RETURN(info.partitions, partition_graph(g, options.target, nullptr, options.fp16));
   TERN_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, build_plan(g, mp, c.log, info));
+  if (options.prepack) {
+    if (options.target != "cpu") return TERN_ERROR(kInvalidArgument, "--prepack packs weights for the CPU backend: it needs --target cpu");
+    TERN_ASSIGN_OR_RETURN(info.packed, collect_prepacked(bytes));
+    if (!info.packed.empty()) {
+      TERN_ASSIGN_OR_RETURN(bytes, build_plan(g, mp, c.log, info));
+    }
+  }
   if (stats) {
     stats->nodes = g.nodes().size();
     stats->tensors = g.values().size();

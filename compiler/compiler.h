@@ -18,6 +18,8 @@ struct CompileOptions {
   bool fuse = true;                       // run the fusion passes (tern compile --no-fuse: false)
   bool layout = true;                     // CPU target: the channels-last layout pass (passes/layout.cpp)
   bool fp16 = false;                      // Vulkan target: float16 storage on the device (tern compile --fp16)
+  // CPU target: store the CPU kernels' packed weights for this machine in the plan (emit/prepack.h).
+  bool prepack = false;
 };
 
 struct Compiled {

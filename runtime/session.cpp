@@ -131,7 +131,7 @@ Status Session::init(const SessionOptions& options) {
     }
     for (uint32_t n = pd.first_node; n < pd.first_node + pd.num_nodes; ++n) {
       const NodeDesc& nd = p.nodes()[n];
-      part.nodes.push_back({nd.name.c_str(), nd.op, &nd.options, nd.inputs, nd.outputs});
+      part.nodes.push_back({nd.name.c_str(), nd.op, &nd.options, nd.inputs, nd.outputs, nd.packed});
     }
     std::vector<bool> seen(tensors_.size(), false);
     for (const NodeView& v : part.nodes) {
@@ -231,6 +231,19 @@ std::vector<Session::NodeTime> Session::profile() const {
     for (size_t i = 0; i < p.node_ns.size(); ++i)
       out.push_back({p.first_node + static_cast<uint32_t>(i), p.backend, p.node_ns[i], !p.per_node});
   return out;
+}
+
+void Session::packed_constants(const std::function<void(uint32_t, std::string_view, std::span<const uint8_t>)>& f) const {
+  for (const Part& p : parts_)
+    p.exe->packed_constants([&](size_t i, std::string_view layout, std::span<const uint8_t> bytes) {
+      f(p.first_node + static_cast<uint32_t>(i), layout, bytes);
+    });
+}
+
+size_t Session::prepacked_in_use() const {
+  size_t n = 0;
+  for (const Part& p : parts_) n += p.exe->prepacked_in_use();
+  return n;
 }
 
 void Session::reset_state() {

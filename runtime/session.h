@@ -59,6 +59,13 @@ class Session {
   void enable_profiling();
   std::vector<NodeTime> profile() const;
 
+  // Prepacking (`tern compile --prepack`, compiler/emit/prepack.cpp): f(node index into
+  // plan().nodes(), layout, bytes) for every node whose kernel packed constant data at creation.
+  void packed_constants(const std::function<void(uint32_t, std::string_view, std::span<const uint8_t>)>& f) const;
+  // Nodes whose kernels run on the plan's prepacked constants in place (0 without --prepack, or
+  // when the plan was prepacked for another CPU).
+  size_t prepacked_in_use() const;
+
  private:
   Session() = default;
   Status init(const SessionOptions& options);

@@ -104,6 +104,17 @@ class CpuExecutable final : public Executable {
     return ns.empty() || !profile_.empty();
   }
 
+  void packed_constants(const std::function<void(size_t, std::string_view, std::span<const uint8_t>)>& f) const override {
+    for (size_t i = 0; i < steps_.size(); ++i)
+      if (const cpu::CpuKernel* k = steps_[i].kernel.get(); k && !k->packed_layout().empty() && !k->packed_bytes().empty())
+        f(i, k->packed_layout(), k->packed_bytes());
+  }
+  size_t prepacked_in_use() const override {
+    size_t n = 0;
+    for (const Step& s : steps_) n += s.kernel && s.kernel->uses_prepacked();
+    return n;
+  }
+
  private:
   Status run_step(Step& s) { return s.kernel ? s.kernel->run(scratch_) : s.ref_fn(s.ref); }
 

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <memory>
+#include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "backend.h"
 #include "core/status.h"
@@ -27,7 +29,20 @@ class CpuKernel {
   // True when input `i` is a constant the kernel copied (packed) at create time and run() never
   // reads through its TensorRef; the backend then reports it through Subgraph::release_constant.
   virtual bool packed_input(size_t /*i*/) const { return false; }
+  // The constant data this kernel packed at create time and its layout name (empty: none), which
+  // `tern compile --prepack` stores in the plan (NodeView::packed); and whether this kernel runs on
+  // such plan-provided data in place instead of a copy of its own.
+  virtual std::string_view packed_layout() const { return {}; }
+  virtual std::span<const uint8_t> packed_bytes() const { return {}; }
+  virtual bool uses_prepacked() const { return false; }
 };
+
+// The node's prepacked data of exactly this layout and size (NodeView::packed), or null.
+inline const void* find_prepacked(const NodeView& node, std::string_view layout, size_t size) {
+  for (const PackedData& p : node.packed)
+    if (p.layout == layout && p.size == size && reinterpret_cast<uintptr_t>(p.data) % 64 == 0) return p.data;
+  return nullptr;
+}
 
 // The explicit table of CPU kernels (backends/cpu/kernels.cpp). Returns nullptr (and OK) when the
 // CPU backend has no specialized kernel for this node, so the reference kernel runs it.

@@ -52,6 +52,11 @@ Result<std::unique_ptr<CpuKernel>> create_kernel(const Context& ctx, const NodeV
       if (mm) return mm;
       return create_xnn_fully_connected(ctx, node, inputs, outputs, is_constant);
     }
+    case OpType::Gemm: {  // Tern's GEMM (constant weights packed at prepare); XNNPACK below for the rest
+      TERN_ASSIGN_OR_RETURN(std::unique_ptr<CpuKernel> g, create_gemm_dense(ctx, node, inputs, outputs, is_constant));
+      if (g) return g;
+      break;
+    }
     case OpType::Conv: {  // pointwise channels-last: Tern's GEMM; every other Conv: XNNPACK below
       TERN_ASSIGN_OR_RETURN(std::unique_ptr<CpuKernel> pw, create_pointwise_conv(ctx, node, inputs, outputs, is_constant));
       if (pw) return pw;

@@ -120,22 +120,36 @@ Result<std::vector<uint8_t>> build_plan(const ir::Graph& g, const MemoryPlan& mp
                                  fbb.CreateString(info.source_sha256), fbb.CreateString(g.producer), g.opset,
                                  fbb.CreateVector(reports), fbb.CreateVector(shapes));
   std::vector<flatbuffers::Offset<fb::Arena>> fa = {fb::CreateArena(fbb, mp.arena_size, 64)};
-  // The segment's file offset is only known once the FlatBuffer's size is: write a non-default
+  // Prepacked constants (--prepack): a second segment, each blob 64-byte aligned, so its checksum
+  // and pages stay apart from the original weights'.
+  std::vector<uint8_t> packed_segment;
+  std::vector<flatbuffers::Offset<fb::PackedConstant>> fp;
+  for (const PrepackedBlob& b : info.packed) {
+    if (b.node >= g.nodes().size()) return TERN_ERROR(kInternal, "prepacked data for node %u of %zu", b.node, g.nodes().size());
+    packed_segment.resize(align_up(packed_segment.size(), kSegmentAlignment));
+    fp.push_back(fb::CreatePackedConstantDirect(fbb, b.node, b.layout.c_str(), 1, packed_segment.size(), b.bytes.size()));
+    packed_segment.insert(packed_segment.end(), b.bytes.begin(), b.bytes.end());
+  }
+  // The segments' file offsets are only known once the FlatBuffer's size is: write a non-default
   // placeholder (so the fixed-width field is stored) and patch it after finishing.
   std::vector<flatbuffers::Offset<fb::Segment>> fs = {
       fb::CreateSegment(fbb, UINT64_MAX, segment.size(), plan_hash(segment.data(), segment.size()))};
+  if (!fp.empty())
+    fs.push_back(fb::CreateSegment(fbb, UINT64_MAX, packed_segment.size(), plan_hash(packed_segment.data(), packed_segment.size())));
   auto root = fb::CreatePlan(fbb, kPlanVersion, fbb.CreateVector(ft), fbb.CreateVector(fn), fbb.CreateVector(gin),
                              fbb.CreateVector(gout), fbb.CreateVector(fa), fbb.CreateVector(fs), fbb.CreateVector(parts),
-                             fbb.CreateVector(states), meta);
+                             fbb.CreateVector(states), meta, fp.empty() ? 0 : fbb.CreateVector(fp));
   fb::FinishPlanBuffer(fbb, root);
 
   std::vector<uint8_t> flat(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
   uint64_t seg_offset = align_up(sizeof(FileHeader) + flat.size(), kSegmentAlignment);
+  uint64_t packed_offset = align_up(seg_offset + segment.size(), kSegmentAlignment);
   fb::Plan* mutable_plan = fb::GetMutablePlan(flat.data());
-  if (!mutable_plan->mutable_segments()->GetMutableObject(0)->mutate_offset(seg_offset))
+  if (!mutable_plan->mutable_segments()->GetMutableObject(0)->mutate_offset(seg_offset) ||
+      (!fp.empty() && !mutable_plan->mutable_segments()->GetMutableObject(1)->mutate_offset(packed_offset)))
     return TERN_ERROR(kInternal, "could not record the segment offset");
 
-  std::vector<uint8_t> file(seg_offset + segment.size(), 0);
+  std::vector<uint8_t> file(fp.empty() ? seg_offset + segment.size() : packed_offset + packed_segment.size(), 0);
   FileHeader h{};
   std::memcpy(h.magic, kPlanMagic, sizeof(h.magic));
   h.format_version = kFormatVersion;
@@ -146,6 +160,7 @@ Result<std::vector<uint8_t>> build_plan(const ir::Graph& g, const MemoryPlan& mp
   std::memcpy(file.data(), &h, sizeof(h));
   std::memcpy(file.data() + sizeof(h), flat.data(), flat.size());
   if (!segment.empty()) std::memcpy(file.data() + seg_offset, segment.data(), segment.size());
+  if (!packed_segment.empty()) std::memcpy(file.data() + packed_offset, packed_segment.data(), packed_segment.size());
   return file;
 }
 

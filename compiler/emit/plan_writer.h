@@ -19,12 +19,20 @@ struct PartitionSpec {
   bool fp16_storage = false;  // Vulkan: float32 tensors stored as float16 on the device (--fp16)
 };
 
+// Constant data packed for a CPU kernel at compile time (`--prepack`; plan PackedConstant).
+struct PrepackedBlob {
+  uint32_t node = 0;  // index into the plan's nodes (= the graph's node order)
+  std::string layout;
+  std::vector<uint8_t> bytes;
+};
+
 struct EmitInfo {
   std::string compiler_version;
   std::string source_name;
   std::string source_sha256;
   std::vector<std::string> input_shapes;
   std::vector<PartitionSpec> partitions;  // empty: one "cpu" partition
+  std::vector<PrepackedBlob> packed;      // written as a second constant segment
 };
 
 // Builds the plan bytes in memory.

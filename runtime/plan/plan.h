@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "backend.h"
 #include "core/status.h"
 #include "core/tensor.h"
 
@@ -40,6 +41,7 @@ struct NodeDesc {
   fb::NodeOptionsUnion options;
   std::vector<int32_t> inputs;   // -1: absent
   std::vector<int32_t> outputs;
+  std::vector<PackedData> packed;  // plan PackedConstant entries of this node (layout views the FlatBuffer)
 };
 
 struct PartitionDesc {
@@ -92,6 +94,8 @@ class Plan {
  private:
   Plan() = default;
   Status parse(uint32_t flags);
+  // release_constant_pages for any byte range of a file mapping (no-op otherwise).
+  void release_range(const void* data, uint64_t size) const;
 
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;

@@ -58,11 +58,16 @@ uint64_t Plan::total_constant_bytes() const {
 
 void Plan::release_constant_pages(uint32_t t) const {
   if (!mapping_ || t >= tensors_.size() || tensors_[t].storage != fb::Storage::Constant) return;
+  release_range(tensors_[t].const_data, tensors_[t].size);
+}
+
+void Plan::release_range(const void* data, uint64_t size) const {
+  if (!mapping_) return;
   const long page = sysconf(_SC_PAGESIZE);
   if (page <= 0) return;
   const uintptr_t p = static_cast<uintptr_t>(page);
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(tensors_[t].const_data) + p - 1) / p * p;
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(tensors_[t].const_data) + tensors_[t].size) / p * p;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + p - 1) / p * p;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + size) / p * p;
   // Only the interior pages: a partial page at either end may hold a neighbour still in use (it
   // would re-fault too, but there is no gain in dropping it). Failure just leaves pages resident.
   if (end <= begin) return;
@@ -169,8 +174,15 @@ Status Plan::parse(uint32_t flags) {
         return bad("constant segment %u [%llu, +%llu) is misaligned or outside the %zu-byte file%s", i,
                    static_cast<unsigned long long>(s->offset()), static_cast<unsigned long long>(s->size()), size_,
                    s->offset() + s->size() > size_ ? " (the file is truncated)" : "");
-      if (!(flags & kLoadSkipWeightChecksums) && plan_hash(data_ + s->offset(), s->size()) != s->checksum())
-        return bad("constant segment %u fails its checksum (the weights are corrupted)", i);
+      if (!(flags & kLoadSkipWeightChecksums)) {
+        if (plan_hash(data_ + s->offset(), s->size()) != s->checksum())
+          return bad("constant segment %u fails its checksum (the weights are corrupted)", i);
+        // Hashing faulted the whole segment in; kernels read only part of it (not the originals of
+        // weights they pack, nor a prepacked copy another CPU's kernels would use), so let the OS
+        // drop it again: what is read later re-faults from the page cache. Keeps peak memory at
+        // what the session uses, not the file size.
+        release_range(data_ + s->offset(), s->size());
+      }
       segments.emplace_back(s->offset(), s->size());
     }
 
@@ -327,6 +339,23 @@ Status Plan::parse(uint32_t flags) {
   } else {
     partitions_.push_back({"cpu", 0, static_cast<uint32_t>(nn), "single partition"});
   }
+
+  // --- constants packed at compile time (--prepack): inside their segment, aligned, one per node and layout
+  if (fb_->packed())
+    for (const fb::PackedConstant* pc : *fb_->packed()) {
+      if (pc->node() >= nn) return bad("a packed constant refers to node %u of %zu", pc->node(), nn);
+      NodeDesc& nd = nodes_[pc->node()];
+      if (!pc->layout() || pc->layout()->size() == 0) return bad("node '%s' has a packed constant without a layout", nd.name.c_str());
+      if (pc->segment() >= segments.size() || !fits(pc->offset(), pc->size(), segments[pc->segment()].second) ||
+          pc->offset() % kSegmentAlignment)
+        return bad("node '%s': packed constant '%s' [%llu, +%llu) is misaligned or outside segment %u", nd.name.c_str(),
+                   pc->layout()->c_str(), static_cast<unsigned long long>(pc->offset()),
+                   static_cast<unsigned long long>(pc->size()), pc->segment());
+      const std::string_view layout(pc->layout()->c_str(), pc->layout()->size());
+      for (const PackedData& prev : nd.packed)
+        if (prev.layout == layout) return bad("node '%s' has two packed constants of layout '%s'", nd.name.c_str(), pc->layout()->c_str());
+      nd.packed.push_back({layout, data_ + segments[pc->segment()].first + pc->offset(), static_cast<size_t>(pc->size())});
+    }
 
   // --- streaming state bindings
   if (fb_->states())

@@ -9,10 +9,11 @@
 
 namespace tern::test {
 
-Result<CompiledPlan> compile_onnx(const std::string& path, const std::vector<std::string>& input_shapes) {
+Result<CompiledPlan> compile_onnx(const std::string& path, const std::vector<std::string>& input_shapes, bool prepack) {
   compiler::CompileOptions o;
   o.model_path = path;
   o.input_shapes = input_shapes;
+  o.prepack = prepack;
   TERN_ASSIGN_OR_RETURN(compiler::Compiled c, compiler::compile_graph(o));
   CompiledPlan cp;
   TERN_ASSIGN_OR_RETURN(cp.bytes, compiler::emit_plan(c, o, nullptr));

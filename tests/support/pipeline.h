@@ -17,8 +17,9 @@ struct CompiledPlan {
   std::shared_ptr<const Plan> plan;
 };
 
-// Compiles an ONNX file; on failure returns the compiler's status.
-Result<CompiledPlan> compile_onnx(const std::string& path, const std::vector<std::string>& input_shapes = {});
+// Compiles an ONNX file (with the CPU kernels' packed weights in the plan when `prepack`, `tern
+// compile --prepack`); on failure returns the compiler's status.
+Result<CompiledPlan> compile_onnx(const std::string& path, const std::vector<std::string>& input_shapes = {}, bool prepack = false);
 // Runs a plan on the given inputs (in plan input order) with the named backend.
 Result<std::vector<HostTensor>> run_plan(const std::shared_ptr<const Plan>& plan, const std::vector<HostTensor>& inputs,
                                           const std::string& backend = "reference", int threads = 1);

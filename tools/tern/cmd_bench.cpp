@@ -33,6 +33,7 @@ struct BenchArgs {
   bool json = false;
   bool profile = false;
   int top = 15;
+  bool trust_weights = false;  // --trust-weights: load without the weight checksums
 };
 
 using Clock = std::chrono::steady_clock;
@@ -162,7 +163,7 @@ void run_bench(const BenchArgs& a) {
   // of the first two: the time until the session can run.
   auto t_load = Clock::now();
   double c_load = process_cpu_ms();
-  auto loaded = Plan::load_file(a.plan);
+  auto loaded = Plan::load_file(a.plan, a.trust_weights ? kLoadSkipWeightChecksums : kLoadDefault);
   if (!loaded.is_ok()) return report_error(cmd, loaded.status().message());
   std::shared_ptr<const Plan> plan = std::move(loaded).value();
   double plan_load_ms = ms_since(t_load);
@@ -229,6 +230,8 @@ void run_bench(const BenchArgs& a) {
                         {"load_ms", load_ms},
                         {"plan_load_ms", plan_load_ms},
                         {"session_create_ms", create_ms},
+                        {"weight_checksums", !a.trust_weights},
+                        {"prepacked_in_use", s->prepacked_in_use()},
                         {"first_run_ms", first_ms},
                         {"gpu_ms_per_run", gpu_ms},
                         {"cpu_ms_per_run", cpu_per_run_ms},
@@ -260,8 +263,10 @@ void run_bench(const BenchArgs& a) {
     if (gpu_ms >= 0)
       std::printf("  GPU time %.3f ms per run (Vulkan timestamps), host overhead %.3f ms (median - GPU)\n", gpu_ms,
                   std::max(0.0, median - gpu_ms));
-    std::printf("  load %.2f ms (plan %.2f ms + session create %.2f ms), first run %.3f ms\n", load_ms, plan_load_ms, create_ms,
-                first_ms);
+    std::printf("  load %.2f ms (plan %.2f ms%s + session create %.2f ms), first run %.3f ms\n", load_ms, plan_load_ms,
+                a.trust_weights ? " without weight checksums" : "", create_ms, first_ms);
+    if (plan->flatbuffer()->packed() && plan->flatbuffer()->packed()->size())
+      std::printf("  prepacked weights: %zu of %u nodes used in place\n", s->prepacked_in_use(), plan->flatbuffer()->packed()->size());
     std::printf("  weights %.1f MiB, arena %.1f MiB, peak RSS %.1f MiB\n", static_cast<double>(weights) / (1 << 20),
                 static_cast<double>(arena) / (1 << 20), static_cast<double>(rss) / (1 << 20));
     if (a.profile) print_profile(*plan, prof, a.iters, a.top);
@@ -290,6 +295,9 @@ void add_bench(CLI::App& app) {
   sub->add_flag("--profile", args->profile,
                 "After the measured runs, run --iters more with per-node timing and print the time per op kind (op, "
                 "element type, backend) and the slowest nodes (with --json: a \"profile\" array, one entry per node)");
+  sub->add_flag("--trust-weights", args->trust_weights,
+                "Load the plan without verifying the weights' checksums (TERN_PLAN_SKIP_WEIGHT_CHECKSUMS in the C API):\n"
+                "the start-up of a trusted file");
   sub->add_option("--top", args->top, "Slowest nodes listed by --profile")->check(CLI::Range(1, 100000))->capture_default_str();
   sub->callback([args] { run_bench(*args); });
 }

@@ -19,6 +19,7 @@ struct CompileArgs {
   bool quiet = false;
   bool no_fuse = false;
   bool fp16 = false;       // --fp16: Vulkan partitions store float tensors as float16
+  bool prepack = false;    // --prepack: the CPU kernels' packed weights in the plan
   bool int8 = false;       // --int8: post-training quantization (cmd_quantize.cpp)
   Int8Request int8_req;
 };
@@ -41,6 +42,7 @@ void run_compile(const CompileArgs& a) {
   }
   if (!a.int8_req.calib.empty()) return report_error("compile", "--calib is only used with --int8");
   if (a.fp16 && a.target != "vulkan") return report_error("compile", "--fp16 is a Vulkan option: add --target vulkan");
+  if (a.prepack && a.target != "cpu") return report_error("compile", "--prepack packs weights for the CPU backend: it needs --target cpu");
   auto t0 = std::chrono::steady_clock::now();
   compiler::CompileOptions o;
   o.model_path = a.model;
@@ -48,6 +50,7 @@ void run_compile(const CompileArgs& a) {
   o.target = a.target;
   o.fuse = !a.no_fuse;
   o.fp16 = a.fp16;
+  o.prepack = a.prepack;
   auto c = compiler::compile_graph(o);
   if (!c.is_ok()) return report_error("compile", c.status().message());
   compiler::PlanStats stats;
@@ -87,6 +90,10 @@ void add_compile(CLI::App& app) {
                  "With --target vulkan: store activations and weights as float16 on the device (16-bit storage;\n"
                  "shaders compute in float32, inputs and outputs stay float32). Needs a device with\n"
                  "storageBuffer16BitAccess: sessions fail on one without");
+  sub->add_flag("--prepack", args->prepack,
+                "Also store the CPU kernels' packed weights for this machine's micro-kernels in the plan, so that\n"
+                "creating a session packs nothing (faster start-up; the plan grows by the packed copies). A machine\n"
+                "whose micro-kernels differ packs the original weights as usual; the plan runs everywhere");
   sub->add_flag("--int8", args->int8,
                 "Quantize to int8 with --calib DATA (the same as `tern quantize`); with --target vulkan the int8\n"
                 "nodes run on the Vulkan backend (needs 8-bit storage: storageBuffer8BitAccess)");

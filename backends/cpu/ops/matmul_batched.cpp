@@ -13,6 +13,7 @@
 // triples (plan_tasks): one per matrix at one thread, balanced row blocks over threads, column
 // blocks (whole micro-kernel panels) only when rows cannot give every thread work (a 7x7 feature
 // map is 49 rows).
+#include <string>
 #include <vector>
 
 #include "cpu/ops/simd_ops.h"
@@ -30,8 +31,8 @@ class MatMulKernel final : public CpuKernel {
     const float* pa = a_->as<float>();
     const float* pb = b_ ? b_->as<float>() : nullptr;  // null: create_dense (B only packed)
     float* py = y_->as<float>();
-    const float* packed = packed_.data();
-    if (packed_.empty()) {
+    const float* packed = packed_b_;
+    if (!packed) {
       float* dst = static_cast<float*>(scratch);
       detail::for_parts(threads_, parts_, nb_, [&](int, int64_t lo, int64_t hi) {
         for (int64_t i = lo; i < hi; ++i) simd::pack_b(*kt_, k_, n_, pb + i * k_ * n_, n_, 1, dst + i * pack_floats_);
@@ -57,10 +58,34 @@ class MatMulKernel final : public CpuKernel {
     return Status::ok();
   }
   size_t scratch_bytes() const override {
-    return packed_.empty() ? static_cast<size_t>(nb_) * pack_floats_ * sizeof(float) : 0;
+    return packed_b_ ? 0 : static_cast<size_t>(nb_) * pack_floats_ * sizeof(float);
   }
-  // A constant B was packed at prepare; a bias is copied then too (so both mapped originals can go).
-  bool packed_input(size_t i) const override { return (i == b_input_ && !packed_.empty()) || (i == 2 && !bias_copy_.empty()); }
+  // A constant B was packed at prepare (or comes packed in the plan); a bias is copied then too (so
+  // both mapped originals can go).
+  bool packed_input(size_t i) const override { return (i == b_input_ && packed_b_) || (i == 2 && !bias_copy_.empty()); }
+  std::string_view packed_layout() const override { return layout_; }
+  std::span<const uint8_t> packed_bytes() const override {
+    if (!packed_b_) return {};
+    return {reinterpret_cast<const uint8_t*>(packed_b_), static_cast<size_t>(nb_) * pack_floats_ * sizeof(float)};
+  }
+  bool uses_prepacked() const override { return prepacked_; }
+
+  // A constant B (nb_ matrices of k_ x n_, element (kk, j) of matrix i at b[i k n + kk rs + j cs]):
+  // the plan's prepacked copy when it has exactly this layout (`tern compile --prepack`), else
+  // packed here. The layout names the micro-kernel (its tile fixes the panel width) and the shape.
+  void take_constant_b(const NodeView& node, const float* b, int64_t rs, int64_t cs) {
+    layout_ = std::string("f32-panels-v1/") + kt_->gemm_name + "/k" + std::to_string(k_) + "n" + std::to_string(n_) +
+              "b" + std::to_string(nb_);
+    const size_t bytes = static_cast<size_t>(nb_) * pack_floats_ * sizeof(float);
+    if (const void* p = find_prepacked(node, layout_, bytes)) {
+      packed_b_ = static_cast<const float*>(p);
+      prepacked_ = true;
+      return;
+    }
+    packed_.resize(static_cast<size_t>(nb_) * pack_floats_);
+    for (int64_t i = 0; i < nb_; ++i) simd::pack_b(*kt_, k_, n_, b + i * k_ * n_, rs, cs, packed_.data() + i * pack_floats_);
+    packed_b_ = packed_.data();
+  }
 
   // Tasks: one per matrix at one thread (the GEMM blocks internally, so B streams once per run),
   // else row blocks in a multiple of the thread count (balanced, whole micro-kernel tiles, at most
@@ -89,7 +114,10 @@ class MatMulKernel final : public CpuKernel {
   int64_t row_block_ = 1, col_blocks_ = 1, col_width_ = 0;
   size_t pack_floats_ = 0, b_input_ = 1;
   std::vector<Pair> pairs_;
-  std::vector<float> packed_;     // constant B, packed at prepare
+  std::vector<float> packed_;     // constant B, packed at prepare (unless prepacked)
+  const float* packed_b_ = nullptr;  // constant B packed: packed_ or the plan's prepacked copy; null: B is an activation
+  bool prepacked_ = false;
+  std::string layout_;               // constant B's packed layout (take_constant_b)
   std::vector<float> bias_copy_;  // constant bias, copied at prepare
   simd::Act act_ = simd::Act::None;
   float p0_ = 0, p1_ = 0;
@@ -163,17 +191,16 @@ KernelResult create_matmul_batched(const Context& ctx, const NodeView& node, Ten
   k->pack_floats_ = detail::round_up_floats(simd::packed_b_floats(*k->kt_, k->k_, k->n_));
   const bool b_const = detail::input_constant(node, is_constant, 1);
   if (b_const && b->data) {
-    k->packed_.resize(static_cast<size_t>(yb) * k->pack_floats_);
-    for (int64_t i = 0; i < yb; ++i)
-      simd::pack_b(*k->kt_, k->k_, k->n_, b->as<float>() + i * k->k_ * k->n_, k->n_, 1, k->packed_.data() + i * k->pack_floats_);
+    k->take_constant_b(node, b->as<float>(), k->n_, 1);
     if (bias && detail::input_constant(node, is_constant, 2)) k->bias_copy_.assign(bias->as<float>(), bias->as<float>() + k->n_);
   }
   k->plan_tasks();
   return std::unique_ptr<CpuKernel>(std::move(k));
 }
 
-KernelResult create_dense(const Context& ctx, const TensorRef* a, const TensorRef* y, int64_t m, int64_t k, int64_t n,
-                          const float* b, int64_t rs, int64_t cs, const float* bias, simd::Act act, float p0, float p1) {
+KernelResult create_dense(const Context& ctx, const NodeView& node, const TensorRef* a, const TensorRef* y, int64_t m,
+                          int64_t k, int64_t n, const float* b, int64_t rs, int64_t cs, const float* bias, simd::Act act,
+                          float p0, float p1) {
   if (!a || !y || !b || m <= 0 || k <= 0 || n <= 0 || a->numel() != m * k || y->numel() != m * n) return std::unique_ptr<CpuKernel>();
   auto d = std::make_unique<MatMulKernel>();
   d->kt_ = &simd::kernels();
@@ -190,11 +217,31 @@ KernelResult create_dense(const Context& ctx, const TensorRef* a, const TensorRe
   d->pairs_.push_back({0, 0, 0});
   d->parts_ = detail::parts_for_work(ctx, 2.0 * static_cast<double>(m * n) * static_cast<double>(k));
   d->pack_floats_ = detail::round_up_floats(simd::packed_b_floats(*d->kt_, k, n));
-  d->packed_.resize(d->pack_floats_);
-  simd::pack_b(*d->kt_, k, n, b, rs, cs, d->packed_.data());
+  d->take_constant_b(node, b, rs, cs);
   if (bias) d->bias_copy_.assign(bias, bias + n);
   d->plan_tasks();
   return std::unique_ptr<CpuKernel>(std::move(d));
+}
+
+KernelResult create_gemm_dense(const Context& ctx, const NodeView& node, TensorSpan in, TensorSpan out,
+                               std::span<const uint8_t> is_constant) {
+  std::unique_ptr<CpuKernel> none;
+  const TensorRef* a = detail::at(in, 0);
+  const TensorRef* b = detail::at(in, 1);
+  const TensorRef* c = detail::at(in, 2);
+  const TensorRef* y = detail::at(out, 0);
+  if (!a || !b || !y || !node.options || node.options->type != fb::NodeOptions::GemmOptions || !detail::all_f32({a, b, c, y}))
+    return none;
+  const auto& o = *static_cast<const fb::GemmOptionsT*>(node.options->value);
+  if (o.trans_a || o.alpha != 1.0f || (c && o.beta != 1.0f) || a->shape.rank != 2 || b->shape.rank != 2 || !b->data ||
+      !detail::input_constant(node, is_constant, 1) || (c && (!c->data || !detail::input_constant(node, is_constant, 2))))
+    return none;
+  const int64_t m = a->shape[0], k = a->shape[1], n = o.trans_b ? b->shape[0] : b->shape[1];
+  if ((o.trans_b ? b->shape[1] : b->shape[0]) != k || (c && (c->numel() != n || c->shape[c->shape.rank - 1] != n)))
+    return none;  // a scalar or per-row C: XNNPACK / the reference
+  return create_dense(ctx, node, a, y, m, k, n, b->as<float>(), o.trans_b ? 1 : n, o.trans_b ? k : 1,
+                      c ? c->as<float>() : nullptr, static_cast<simd::Act>(static_cast<int>(o.activation)), o.activation_min,
+                      o.activation_max);
 }
 
 }  // namespace tern::cpu

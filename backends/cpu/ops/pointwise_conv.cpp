@@ -32,7 +32,7 @@ KernelResult create_pointwise_conv(const Context& ctx, const NodeView& node, Ten
   if (w->shape[1] != c || y->shape[y->shape.rank - 1] != m || c == 0 || (b && b->numel() != m)) return none;
   const int64_t rows = x->numel() / c;
   if (y->numel() != rows * m) return none;
-  return create_dense(ctx, x, y, rows, c, m, w->as<float>(), 1, c, b ? b->as<float>() : nullptr,
+  return create_dense(ctx, node, x, y, rows, c, m, w->as<float>(), 1, c, b ? b->as<float>() : nullptr,
                       static_cast<simd::Act>(static_cast<int>(o.activation)), o.activation_min, o.activation_max);
 }
 

@@ -26,10 +26,14 @@ KernelResult create_activation(const Context&, const NodeView&, TensorSpan in, T
 KernelResult create_matmul_batched(const Context&, const NodeView&, TensorSpan in, TensorSpan out,
                                    std::span<const uint8_t> input_is_constant);
 // Y [m, n] = act(A [m, k] B + bias) with a constant B whose element (kk, j) is b[kk * rs + j * cs],
-// packed (and bias [n] copied) now: Tern's GEMM for fully connected layers in other ops' clothes
-// (pointwise channels-last Conv: B = W^T). matmul_batched.cpp.
-KernelResult create_dense(const Context& ctx, const TensorRef* a, const TensorRef* y, int64_t m, int64_t k, int64_t n,
-                          const float* b, int64_t rs, int64_t cs, const float* bias, simd::Act act, float p0, float p1);
+// packed (and bias [n] copied) now, or taken from the node's prepacked data: Tern's GEMM for fully
+// connected layers in other ops' clothes (pointwise channels-last Conv: B = W^T). matmul_batched.cpp.
+KernelResult create_dense(const Context& ctx, const NodeView& node, const TensorRef* a, const TensorRef* y, int64_t m,
+                          int64_t k, int64_t n, const float* b, int64_t rs, int64_t cs, const float* bias, simd::Act act,
+                          float p0, float p1);
+// Gemm (no trans_a, alpha 1, beta 1) with constant B and a constant per-column C: create_dense;
+// nullptr for anything else (XNNPACK's fully connected or the reference take it).
+KernelResult create_gemm_dense(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
 // Conv 1x1 / stride 1 / no padding / one group on channels-last float32 with constant weights:
 // create_dense over [pixels, C] x W^T (pointwise_conv.cpp); nullptr for anything else.
 KernelResult create_pointwise_conv(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
