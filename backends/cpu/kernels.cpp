@@ -57,9 +57,11 @@ Result<std::unique_ptr<CpuKernel>> create_kernel(const Context& ctx, const NodeV
       if (g) return g;
       break;
     }
-    case OpType::Conv: {  // pointwise channels-last: Tern's GEMM; every other Conv: XNNPACK below
+    case OpType::Conv: {  // channels-last pointwise, or k x k with >= 64 outputs: Tern's GEMM; the rest: XNNPACK below
       TERN_ASSIGN_OR_RETURN(std::unique_ptr<CpuKernel> pw, create_pointwise_conv(ctx, node, inputs, outputs, is_constant));
       if (pw) return pw;
+      TERN_ASSIGN_OR_RETURN(std::unique_ptr<CpuKernel> ic, create_im2col_conv(ctx, node, inputs, outputs, is_constant));
+      if (ic) return ic;
       break;
     }
     case OpType::Attention: return create_attention(ctx, node, inputs, outputs, is_constant);

@@ -232,6 +232,42 @@ TEST_CASE("cpu kernels: fully connected on Tern's GEMM: constant-B MatMul (batch
   }
 }
 
+TEST_CASE("cpu kernels: k x k channels-last Conv on Tern's GEMM (im2col blocks): strides, pads, dilations, edges") {
+  std::mt19937 rng(107);
+  struct Case {
+    Shape x, w;
+    std::vector<int32_t> strides, pads, dilations;
+    bool bias;
+    fb::Activation act;
+  };
+  // Pads on every side (asymmetric too), stride 2 downsampling, dilation along x (no contiguous
+  // tap runs) and y, a kernel wider than the padded image's interior, several images, K not a
+  // multiple of any vector width, M across the GEMM's column tail (the kernel takes M >= 64),
+  // enough rows for several blocks and threads.
+  const Case cases[] = {{{1, 14, 14, 48}, {96, 48, 3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, true, fb::Activation::GELU},
+                        {{2, 9, 11, 17}, {67, 17, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, false, fb::Activation::None},
+                        {{1, 12, 10, 8}, {64, 8, 5, 3}, {1, 2}, {2, 0, 1, 1}, {1, 2}, true, fb::Activation::Relu},
+                        {{1, 8, 8, 16}, {96, 16, 3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}, true, fb::Activation::Clip},
+                        {{1, 5, 4, 12}, {70, 12, 7, 7}, {1, 1}, {3, 3, 3, 3}, {1, 1}, true, fb::Activation::SiLU},
+                        {{1, 56, 56, 24}, {80, 24, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, fb::Activation::HardSwish}};
+  for (const Case& c : cases) {
+    HostTensor x = random_f32(rng, c.x), w = random_f32(rng, c.w), bias = random_f32(rng, {c.w[0]});
+    fb::ConvOptionsT o;
+    o.kernel_shape = {static_cast<int32_t>(c.w[2]), static_cast<int32_t>(c.w[3])};
+    o.strides = c.strides;
+    o.dilations = c.dilations;
+    o.pads = c.pads;
+    o.group = 1;
+    o.channels_last = true;
+    o.activation = c.act;
+    o.activation_min = -0.5f;
+    o.activation_max = 0.75f;
+    NodeSpec n{OpType::Conv, make_options(o), {&x, &w, c.bias ? &bias : nullptr}};
+    n.constant_inputs = {false, true, true};
+    run_claimed(n, "channels_last Conv " + x.shape.str() + " W " + w.shape.str());
+  }
+}
+
 TEST_CASE("cpu kernels: Attention, heads broadcast, K transposed or not, bias broadcast, long keys") {
   std::mt19937 rng(105);
   struct Case {

@@ -15,15 +15,15 @@ namespace tern::test {
 
 namespace {
 
-// Pointwise convs (channels-last after the layout pass), a 3x3 conv (XNNPACK: not prepacked), a
-// MatMul + bias and a Gemm (transB) + bias: every kind of Tern GEMM node with constant weights.
+// Pointwise convs (channels-last after the layout pass), a 3x3 conv (im2col), a MatMul + bias and a
+// Gemm (transB) + bias: every kind of Tern GEMM node with constant weights.
 std::string dense_model() {
   OnnxBuilder b;
   std::string x = b.input("x", {1, 8, 10, 10});
   std::string h = b.node("Conv", {x, b.random({16, 8, 1, 1}), b.random({16})});
   h = b.node("Relu", {h});
-  h = b.node("Conv", {h, b.random({16, 16, 3, 3}, -0.3f, 0.3f)}, {OnnxBuilder::Attr::list("pads", {1, 1, 1, 1})});
-  h = b.node("Conv", {h, b.random({24, 16, 1, 1}, -0.5f, 0.5f)});
+  h = b.node("Conv", {h, b.random({64, 16, 3, 3}, -0.2f, 0.2f)}, {OnnxBuilder::Attr::list("pads", {1, 1, 1, 1})});
+  h = b.node("Conv", {h, b.random({24, 64, 1, 1}, -0.3f, 0.3f)});
   h = b.node("Reshape", {h, b.ints({1, 24, 100})});
   h = b.node("Transpose", {h}, {OnnxBuilder::Attr::list("perm", {0, 2, 1})});
   h = b.node("MatMul", {h, b.random({24, 32}, -0.4f, 0.4f)});
@@ -81,8 +81,8 @@ TEST_CASE("prepack: packed weights in the plan are used in place and change no o
   CHECK_FALSE(plain->plan->flatbuffer()->packed());
   const auto* pcs = packed->plan->flatbuffer()->packed();
   REQUIRE(pcs);
-  // Two pointwise convs, the MatMul and the Gemm; the 3x3 conv (XNNPACK) packs at session creation.
-  CHECK(pcs->size() == 4);
+  // Two pointwise convs, the 3x3 conv (im2col), the MatMul and the Gemm.
+  CHECK(pcs->size() == 5);
   CHECK(packed->plan->flatbuffer()->segments()->size() == 2);
   CHECK(packed->bytes.size() > plain->bytes.size());
   for (int threads : {1, 2}) {

@@ -63,28 +63,14 @@ class MatMulKernel final : public CpuKernel {
   // A constant B was packed at prepare (or comes packed in the plan); a bias is copied then too (so
   // both mapped originals can go).
   bool packed_input(size_t i) const override { return (i == b_input_ && packed_b_) || (i == 2 && !bias_copy_.empty()); }
-  std::string_view packed_layout() const override { return layout_; }
-  std::span<const uint8_t> packed_bytes() const override {
-    if (!packed_b_) return {};
-    return {reinterpret_cast<const uint8_t*>(packed_b_), static_cast<size_t>(nb_) * pack_floats_ * sizeof(float)};
-  }
-  bool uses_prepacked() const override { return prepacked_; }
+  std::string_view packed_layout() const override { return cb_.layout; }
+  std::span<const uint8_t> packed_bytes() const override { return cb_.data ? cb_.bytes() : std::span<const uint8_t>{}; }
+  bool uses_prepacked() const override { return cb_.prepacked; }
 
-  // A constant B (nb_ matrices of k_ x n_, element (kk, j) of matrix i at b[i k n + kk rs + j cs]):
-  // the plan's prepacked copy when it has exactly this layout (`tern compile --prepack`), else
-  // packed here. The layout names the micro-kernel (its tile fixes the panel width) and the shape.
+  // A constant B: packed here or the plan's prepacked copy (pack_constant_b).
   void take_constant_b(const NodeView& node, const float* b, int64_t rs, int64_t cs) {
-    layout_ = std::string("f32-panels-v1/") + kt_->gemm_name + "/k" + std::to_string(k_) + "n" + std::to_string(n_) +
-              "b" + std::to_string(nb_);
-    const size_t bytes = static_cast<size_t>(nb_) * pack_floats_ * sizeof(float);
-    if (const void* p = find_prepacked(node, layout_, bytes)) {
-      packed_b_ = static_cast<const float*>(p);
-      prepacked_ = true;
-      return;
-    }
-    packed_.resize(static_cast<size_t>(nb_) * pack_floats_);
-    for (int64_t i = 0; i < nb_; ++i) simd::pack_b(*kt_, k_, n_, b + i * k_ * n_, rs, cs, packed_.data() + i * pack_floats_);
-    packed_b_ = packed_.data();
+    pack_constant_b(*kt_, node, "matmul", k_, n_, nb_, b, rs, cs, &cb_);
+    packed_b_ = cb_.data;
   }
 
   // Tasks: one per matrix at one thread (the GEMM blocks internally, so B streams once per run),
@@ -114,16 +100,31 @@ class MatMulKernel final : public CpuKernel {
   int64_t row_block_ = 1, col_blocks_ = 1, col_width_ = 0;
   size_t pack_floats_ = 0, b_input_ = 1;
   std::vector<Pair> pairs_;
-  std::vector<float> packed_;     // constant B, packed at prepare (unless prepacked)
-  const float* packed_b_ = nullptr;  // constant B packed: packed_ or the plan's prepacked copy; null: B is an activation
-  bool prepacked_ = false;
-  std::string layout_;               // constant B's packed layout (take_constant_b)
+  PackedB cb_;                       // constant B (take_constant_b)
+  const float* packed_b_ = nullptr;  // cb_.data; null: B is an activation, packed per run
   std::vector<float> bias_copy_;  // constant bias, copied at prepare
   simd::Act act_ = simd::Act::None;
   float p0_ = 0, p1_ = 0;
 };
 
 }  // namespace
+
+void pack_constant_b(const simd::Kernels& kt, const NodeView& node, const char* form, int64_t k, int64_t n, int64_t nb,
+                     const float* b, int64_t rs, int64_t cs, PackedB* out) {
+  out->nb = nb;
+  out->floats = detail::round_up_floats(simd::packed_b_floats(kt, k, n));
+  out->layout = std::string("f32-panels-v1/") + kt.gemm_name + "/" + form + "/k" + std::to_string(k) + "n" + std::to_string(n) +
+                "b" + std::to_string(nb);
+  if (const void* p = find_prepacked(node, out->layout, static_cast<size_t>(nb) * out->floats * sizeof(float))) {
+    out->data = static_cast<const float*>(p);
+    out->prepacked = true;
+    return;
+  }
+  if (!b) return;  // only looking for the plan's copy (the caller builds B first when it is absent)
+  out->own.resize(static_cast<size_t>(nb) * out->floats);
+  for (int64_t i = 0; i < nb; ++i) simd::pack_b(kt, k, n, b + i * k * n, rs, cs, out->own.data() + i * out->floats);
+  out->data = out->own.data();
+}
 
 KernelResult create_matmul_batched(const Context& ctx, const NodeView& node, TensorSpan in, TensorSpan out,
                                    std::span<const uint8_t> is_constant) {

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
+#include <vector>
 
 #include "cpu/cpu_kernel.h"
 #include "cpu/simd/isa.h"
@@ -25,6 +27,29 @@ KernelResult create_softmax(const Context&, const NodeView&, TensorSpan in, Tens
 KernelResult create_activation(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
 KernelResult create_matmul_batched(const Context&, const NodeView&, TensorSpan in, TensorSpan out,
                                    std::span<const uint8_t> input_is_constant);
+// A constant B for Tern's GEMM (simd/gemm.h), packed at prepare: `nb` matrices of [k, n], element
+// (kk, j) of matrix i at b[i k n + kk rs + j cs]; or, when the plan carries it (`tern compile
+// --prepack`), the node's prepacked copy used in place. The layout string names the packing (panel
+// format version, micro-kernel, shape) and `form`, what the kernel packs from the node's constants
+// (e.g. "matmul", "conv-hwc"): a kernel that changes what B means must change `form`. With b null
+// it only looks for the prepacked copy (out->data stays null without one).
+struct PackedB {
+  const float* data = nullptr;  // nb matrices, each `floats` floats apart
+  size_t floats = 0;            // per matrix (rounded up to 64 bytes)
+  int64_t nb = 1;
+  bool prepacked = false;
+  std::string layout;
+  std::vector<float> own;       // when packed here
+  std::span<const uint8_t> bytes() const {
+    return {reinterpret_cast<const uint8_t*>(data), static_cast<size_t>(nb) * floats * sizeof(float)};
+  }
+};
+void pack_constant_b(const simd::Kernels& kt, const NodeView& node, const char* form, int64_t k, int64_t n, int64_t nb,
+                     const float* b, int64_t rs, int64_t cs, PackedB* out);
+// Conv (2-D, one group, kernel larger than 1x1) on channels-last float32 with constant weights:
+// im2col blocks of output pixels times the packed [kh kw C, M] weights on Tern's GEMM
+// (conv_im2col.cpp); nullptr for anything else.
+KernelResult create_im2col_conv(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
 // Y [m, n] = act(A [m, k] B + bias) with a constant B whose element (kk, j) is b[kk * rs + j * cs],
 // packed (and bias [n] copied) now, or taken from the node's prepacked data: Tern's GEMM for fully
 // connected layers in other ops' clothes (pointwise channels-last Conv: B = W^T). matmul_batched.cpp.
