@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
+#include <limits>
 #include <map>
 #include <set>
 #include <thread>
@@ -66,8 +68,10 @@ int threads_of(const QuantizeOptions& o) {
 }
 
 // Output 0 of every run over the first `samples` samples.
+// Output 0 of the first `samples` samples, concatenated. `stop(all)`, if given, is asked after each
+// batch and ends the runs early when it returns true (a result that cannot meet the budget anymore).
 Result<std::vector<float>> run_outputs(const ir::Graph& g, const CalibrationSet& d, int64_t samples, const QuantizeOptions& o,
-                                       Progress* p = nullptr) {
+                                       Progress* p = nullptr, const std::function<bool(const std::vector<float>&)>& stop = {}) {
   GraphExecutor ex(g, engine_of(o), threads_of(o));
   const ir::Value* out = g.outputs[0];
   std::vector<float> all;
@@ -76,6 +80,7 @@ Result<std::vector<float>> run_outputs(const ir::Graph& g, const CalibrationSet&
     const float* y = ex.as<float>(out);
     all.insert(all.end(), y, y + out->shape.numel());
     if (p) p->update(s + d.batch);
+    if (stop && stop(all)) break;
   }
   return all;
 }
@@ -213,13 +218,43 @@ Status quantize_compiled(Compiled& c, const CalibrationSet& data, const Quantize
   const std::vector<int64_t>& labels = use_labels ? o.labels : kNoLabels;
   rep->drop_metric = !classes ? "relative error %" : use_labels ? "top-1 drop (labels) %" : "top-1 disagreement %";
   TERN_ASSIGN_OR_RETURN(std::vector<float> ref_all, run_outputs(g, data, data.count, o));
-  const int64_t sens_n = std::min(data.count, std::max(o.sensitivity_samples - o.sensitivity_samples % data.batch, data.batch));
+  // Sensitivity costs one int8 run per candidate layer and sample: at most kSensitivityRuns in all
+  // (models with more than 64 candidates rank them on fewer samples, at least 8).
+  constexpr int64_t kSensitivityRuns = 2048;
+  const int64_t sens_want = std::min<int64_t>(o.sensitivity_samples,
+                                              std::max<int64_t>(8, kSensitivityRuns / std::max<int64_t>(1, static_cast<int64_t>(cand.size()))));
+  const int64_t sens_n = std::min(data.count, std::max(sens_want - sens_want % data.batch, data.batch));
   std::vector<float> ref_sens(ref_all.begin(), ref_all.begin() + static_cast<ptrdiff_t>(sens_n / data.batch * out0->shape.numel()));
 
+  // A classifier's budget counts samples (top-1 flips, or with labels accuracy lost): once the
+  // samples seen so far exceed it by more than the remaining ones could win back (disagreement
+  // never shrinks; a labelled drop shrinks by at most one per sample), the set fails whatever
+  // the rest gives, so `budgeted` evaluations stop there: the same decision, without the runs.
+  const int64_t out_numel = out0->shape.numel();
+  auto hopeless = [&](const std::vector<float>& ref, int64_t samples, const std::vector<float>& got) {
+    const int64_t rows = static_cast<int64_t>(got.size()) / classes, total = samples / data.batch * out0->shape[0];
+    int64_t diff = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t ca = argmax_row(ref.data() + r * classes, classes), cb = argmax_row(got.data() + r * classes, classes);
+      diff += labels.empty() ? ca != cb : (ca == labels[static_cast<size_t>(r)]) - (cb == labels[static_cast<size_t>(r)]);
+    }
+    const int64_t can_recover = labels.empty() ? 0 : total - rows;
+    return 100.0 * static_cast<double>(diff - can_recover) / static_cast<double>(total) > o.max_drop;
+  };
   auto evaluate = [&](const std::set<const ir::Node*>& set, int64_t samples, const std::vector<float>& ref,
-                      Progress* p) -> Result<std::pair<std::unique_ptr<ir::Graph>, Metric>> {
+                      Progress* p, bool budgeted = false) -> Result<std::pair<std::unique_ptr<ir::Graph>, Metric>> {
     TERN_ASSIGN_OR_RETURN(std::unique_ptr<ir::Graph> q, build_quantized(g, ranges, set, o.per_channel));
-    TERN_ASSIGN_OR_RETURN(std::vector<float> got, run_outputs(*q, data, samples, o, p));
+    std::function<bool(const std::vector<float>&)> stop;
+    if (budgeted && classes > 1 && o.max_drop >= 0)
+      stop = [&](const std::vector<float>& got) { return hopeless(ref, samples, got); };
+    TERN_ASSIGN_OR_RETURN(std::vector<float> got, run_outputs(*q, data, samples, o, p, stop));
+    if (static_cast<int64_t>(got.size()) < samples / data.batch * out_numel) {
+      Metric m;  // stopped early: over the budget by construction (the SQNR covers the samples run)
+      m = compare(std::vector<float>(ref.begin(), ref.begin() + static_cast<ptrdiff_t>(got.size())), got, classes, labels);
+      m.drop = std::numeric_limits<double>::infinity();
+      if (p) p->update(samples);
+      return std::make_pair(std::move(q), m);
+    }
     // (sensitivity runs use the first samples only; the labels line up with them)
     Metric m = compare(ref, got, classes, labels);
     return std::make_pair(std::move(q), m);
@@ -235,7 +270,7 @@ Status quantize_compiled(Compiled& c, const CalibrationSet& data, const Quantize
   size_t best_k = 0;
   {
     Progress p(o.progress, "evaluating int8", data.count);
-    TERN_ASSIGN_OR_RETURN(auto r, evaluate(int8_set(0), data.count, ref_all, &p));
+    TERN_ASSIGN_OR_RETURN(auto r, evaluate(int8_set(0), data.count, ref_all, &p, /*budgeted=*/true));
     best = std::move(r.first);
     best_m = r.second;
   }
@@ -261,7 +296,7 @@ Status quantize_compiled(Compiled& c, const CalibrationSet& data, const Quantize
     while (hi - lo > 1 || !hi_graph) {
       size_t mid = hi - lo > 1 ? (lo + hi) / 2 : hi;
       Progress p(o.progress, "mixed precision", data.count);
-      TERN_ASSIGN_OR_RETURN(auto r, evaluate(int8_set(mid), data.count, ref_all, &p));
+      TERN_ASSIGN_OR_RETURN(auto r, evaluate(int8_set(mid), data.count, ref_all, &p, /*budgeted=*/true));
       if (r.second.drop <= o.max_drop || mid == order.size()) {
         hi = mid;
         hi_graph = std::move(r.first);
@@ -287,7 +322,7 @@ Status quantize_compiled(Compiled& c, const CalibrationSet& data, const Quantize
     char what[64];
     std::snprintf(what, sizeof what, "mixed precision (refine %zu/%zu)", best_k - i, best_k - refine_end);
     Progress p(o.progress, what, data.count);
-    TERN_ASSIGN_OR_RETURN(auto r, evaluate(trial, data.count, ref_all, &p));
+    TERN_ASSIGN_OR_RETURN(auto r, evaluate(trial, data.count, ref_all, &p, /*budgeted=*/true));
     if (r.second.drop <= o.max_drop) {
       int8 = std::move(trial);
       best = std::move(r.first);

@@ -30,7 +30,7 @@ struct QuantizeOptions {
   // disagreement: flips between two wrong classes, and those that cancel, then cost nothing.
   std::vector<int64_t> labels;
   int64_t max_samples = 512;
-  int64_t sensitivity_samples = 32;  // samples used to rank layers
+  int64_t sensitivity_samples = 32;  // samples used to rank layers (fewer, down to 8, past 64 candidate layers)
   bool progress = false;             // a progress line on stderr
   // Runs of the float and int8 graphs: on the CPU backend (fast; int8 bit-exact with the
   // reference kernels, float within rounding) or on the reference kernels.
