@@ -1,7 +1,9 @@
 #include "quant/executor.h"
 
+#include <algorithm>
 #include <cstring>
 
+#include "plan/memory_planner.h"
 #include "reference/kernel.h"
 #if defined(TERN_WITH_CPU_BACKEND)
 #include "cpu/cpu_backend.h"
@@ -17,6 +19,8 @@ GraphExecutor::Slot* GraphExecutor::slot(const ir::Value* v) {
   s->ref.shape = v->shape;
   if (v->is_constant()) {
     s->ref.data = const_cast<uint8_t*>(v->data->data());
+  } else if (auto it = arena_offset_.find(v); arena_ && it != arena_offset_.end()) {
+    s->ref.data = arena_.get() + it->second;
   } else {
     s->bytes.assign(v->bytes() ? v->bytes() : 1, 0);
     s->ref.data = s->bytes.data();
@@ -33,10 +37,19 @@ GraphExecutor::Slot* GraphExecutor::slot(const ir::Value* v) {
 
 GraphExecutor::~GraphExecutor() = default;
 
-GraphExecutor::GraphExecutor(const ir::Graph& g, Engine engine, int threads) : g_(g), engine_(engine), threads_(threads) {
+GraphExecutor::GraphExecutor(const ir::Graph& g, Engine engine, int threads, bool outputs_only)
+    : g_(g), engine_(engine), threads_(threads) {
 #if !defined(TERN_WITH_CPU_BACKEND)
   engine_ = Engine::Reference;
 #endif
+  if (outputs_only) {
+    MemoryPlan mp = plan_memory(g);
+    arena_.reset(static_cast<uint8_t*>(std::aligned_alloc(kTensorAlignment, (std::max<uint64_t>(mp.arena_size, 1) + 63) / 64 * 64)));
+    if (arena_) {
+      std::memset(arena_.get(), 0, mp.arena_size);
+      arena_offset_ = std::move(mp.offset);
+    }
+  }
   for (ir::Value* v : g.inputs) slot(v);
   for (const auto& n : g.nodes()) {
     Step st;

@@ -72,7 +72,7 @@ int threads_of(const QuantizeOptions& o) {
 // batch and ends the runs early when it returns true (a result that cannot meet the budget anymore).
 Result<std::vector<float>> run_outputs(const ir::Graph& g, const CalibrationSet& d, int64_t samples, const QuantizeOptions& o,
                                        Progress* p = nullptr, const std::function<bool(const std::vector<float>&)>& stop = {}) {
-  GraphExecutor ex(g, engine_of(o), threads_of(o));
+  GraphExecutor ex(g, engine_of(o), threads_of(o), /*outputs_only=*/true);
   const ir::Value* out = g.outputs[0];
   std::vector<float> all;
   for (int64_t s = 0; s + d.batch <= samples; s += d.batch) {
