@@ -6,8 +6,12 @@
 
 #include <cstring>
 
+#include <random>
+
+#include "compiler.h"
 #include "compiler/onnx_builder.h"
 #include "core/plan_format.h"
+#include "quant/quantizer.h"
 #include "session.h"
 #include "support/pipeline.h"
 
@@ -99,6 +103,45 @@ TEST_CASE("prepack: packed weights in the plan are used in place and change no o
   REQUIRE(r1.is_ok());
   REQUIRE(r2.is_ok());
   CHECK(r1->at(0).bytes == r2->at(0).bytes);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("prepack: int8 plans carry the int8 GEMM's packed weights and column offsets") {
+  const std::string path = dense_model();
+  std::vector<uint8_t> bytes[2];
+  for (int prepack = 0; prepack < 2; ++prepack) {
+    compiler::CompileOptions o;
+    o.model_path = path;
+    o.prepack = prepack == 1;
+    auto c = compiler::compile_graph(o);
+    REQUIRE_MESSAGE(c.is_ok(), c.status().message());
+    std::mt19937 rng(11);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    std::vector<float> data(8 * 8 * 10 * 10);
+    for (float& v : data) v = nd(rng);
+    compiler::quant::QuantizeOptions qo;
+    qo.max_drop = -1;  // every layer int8
+    compiler::quant::QuantizeReport rep;
+    REQUIRE(compiler::quant::quantize_compiled(*c, compiler::quant::float_calibration(data, 8 * 10 * 10, 1), qo, &rep).is_ok());
+    auto b = compiler::emit_plan(*c, o, nullptr);
+    REQUIRE_MESSAGE(b.is_ok(), b.status().message());
+    bytes[prepack] = std::move(*b);
+  }
+  auto plain = Plan::load_memory(bytes[0].data(), bytes[0].size(), kLoadCopy);
+  auto packed = Plan::load_memory(bytes[1].data(), bytes[1].size(), kLoadCopy);
+  REQUIRE(plain.is_ok());
+  REQUIRE(packed.is_ok());
+  const auto* pcs = (*packed)->flatbuffer()->packed();
+  REQUIRE(pcs);
+  // The convs and the MatMul / Gemm, all int8 (q8-panels layouts).
+  CHECK(pcs->size() >= 4);
+  for (const fb::PackedConstant* pc : *pcs) CHECK(pc->layout()->str().rfind("q8-panels-v1/", 0) == 0);
+  for (int threads : {1, 2}) {
+    const Ran a = run_cpu(*plain, threads), b = run_cpu(*packed, threads);
+    CHECK(a.prepacked == 0);
+    CHECK(b.prepacked == pcs->size());
+    CHECK(a.y == b.y);
+  }
   std::remove(path.c_str());
 }
 

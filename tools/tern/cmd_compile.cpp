@@ -38,6 +38,7 @@ void run_compile(const CompileArgs& a) {
     if (a.fp16) return report_error("compile", "--fp16 and --int8 exclude each other (int8 plans keep their float islands float32)");
     Int8Request r = a.int8_req;
     r.target = a.target;
+    r.prepack = a.prepack;
     return run_int8("compile", a.model, a.output, a.input_shapes, r, a.quiet);
   }
   if (!a.int8_req.calib.empty()) return report_error("compile", "--calib is only used with --int8");

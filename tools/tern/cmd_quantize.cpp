@@ -115,6 +115,8 @@ void run_int8(const char* cmd, const std::string& model, const std::string& outp
   // for --target vulkan, whose int8 shaders are NCHW.
   o.layout = true;
   o.target = req.target;  // calibration runs on the CPU either way; the target decides placement
+  o.prepack = req.prepack;
+  if (req.prepack && req.target != "cpu") return report_error(cmd, "--prepack packs weights for the CPU backend: it needs --target cpu");
   auto c = compiler::compile_graph(o);
   if (!c.is_ok()) return report_error(cmd, c.status().message());
   auto data = q::bind_calibration(*raw, *c->graph, qo.max_samples);
@@ -172,6 +174,9 @@ void add_quantize(CLI::App& app) {
       "Example: tern quantize net.onnx --calib calib.npy -o net-int8.tern --report layers.json");
   sub->add_option("model", args->model, "ONNX model file")->required()->check(CLI::ExistingFile);
   sub->add_option("--calib", args->req.calib, "Calibration data: FILE.npy, FILE.npz or FOLDER")->required();
+  sub->add_flag("--prepack", args->req.prepack,
+                "Also store the CPU kernels' packed weights for this machine in the plan (as tern compile --prepack):\n"
+                "sessions start without packing");
   sub->add_option("-o,--output", args->output, "Plan file to write")->required();
   sub->add_option("--input-shape", args->input_shapes, "NAME=DIMS, e.g. x=1x3x224x224 (repeatable)");
   add_int8_options(sub, args->req);

@@ -29,6 +29,7 @@ struct Int8Request {
   std::string report;
   std::string labels;  // --calib-labels: class of each calibration sample (.npy of integers)
   std::string target = "cpu";  // partitioning target of the int8 plan (cpu, or vulkan: int8 kernels on the GPU)
+  bool prepack = false;        // --prepack: the CPU kernels' packed weights in the plan
 };
 void add_int8_options(CLI::App* sub, Int8Request& r);
 void run_int8(const char* cmd, const std::string& model, const std::string& output, const std::vector<std::string>& input_shapes,

@@ -81,12 +81,15 @@ class Q8ConvKernel final : public CpuKernel {
     return (nhwc_ ? plane_bytes_ : col_bytes_) + static_cast<size_t>(parts_) * part_bytes_;
   }
   bool packed_input(size_t i) const override { return i == 1 || (i == 2 && bias_const_); }
+  std::string_view packed_layout() const override { return cb_.layout; }
+  std::span<const uint8_t> packed_bytes() const override { return cb_.blob(); }
+  bool uses_prepacked() const override { return cb_.prepacked; }
 
   // Group gi's packed-weight column parameters (offsets, multipliers, B zero points).
   simd::Q8Cols group_cols(int64_t gi) const {
     const detail::Q8Requant& rq = rq_[static_cast<size_t>(gi)];
     simd::Q8Cols cols;
-    cols.col_off = col_off_.data() + gi * npad_;
+    cols.col_off = cb_.col_off + gi * npad_;
     cols.mult = rq.mult.data();
     cols.rsh = rq.rsh.data();
     cols.zb = rq.zb.empty() ? nullptr : rq.zb.data();
@@ -113,7 +116,7 @@ class Q8ConvKernel final : public CpuKernel {
         }
         const detail::Q8Requant& rq = rq_[static_cast<size_t>(gi)];
         const simd::Q8Cols cols = group_cols(gi);
-        const uint8_t* bp = packed_.data() + static_cast<size_t>(gi) * pack_bytes_;
+        const uint8_t* bp = cb_.packed + static_cast<size_t>(gi) * pack_bytes_;
         int8_t* yg = py + (n * cout_ + gi * mg_) * P;
         detail::for_parts(threads_, parts_, row_blocks * splits_, [&](int part, int64_t lo, int64_t hi) {
           for (int64_t t = lo; t < hi; ++t) {
@@ -166,7 +169,7 @@ class Q8ConvKernel final : public CpuKernel {
         if (p1 <= p0) continue;
         const detail::Q8Requant& rq = rq_[static_cast<size_t>(gi)];
         const simd::Q8Cols cols = group_cols(gi);
-        const uint8_t* bp = packed_.data() + static_cast<size_t>(gi) * pack_bytes_;
+        const uint8_t* bp = cb_.packed + static_cast<size_t>(gi) * pack_bytes_;
         int8_t* yb = py + r0 * cout_ + gi * mg_;
         if (rows_a_) {
           // The micro-kernel reads A by rows: im2col (or the pointwise rows) straight into its
@@ -374,8 +377,7 @@ class Q8ConvKernel final : public CpuKernel {
   size_t pack_bytes_ = 0, part_bytes_ = 0, col_bytes_ = 0, plane_bytes_ = 0;
   int64_t hp_ = 0, wp_ = 0;                   // depthwise: padded plane
   std::vector<detail::Q8Requant> rq_;         // per group (GEMM), or one over all channels (depthwise)
-  std::vector<uint8_t> packed_;               // GEMM: W per group, packed
-  std::vector<int32_t> col_off_;              // GEMM: group x npad_
+  detail::Q8PackedB cb_;                      // GEMM: W per group, packed, and the column offsets (group x npad_)
   std::vector<int16_t> wq_;                   // depthwise: w - z_w per channel and tap (channels_last: per tap and channel)
   std::vector<int32_t> bias_;                 // depthwise: the bias, copied (channels_last: zeros without one)
 };
@@ -473,13 +475,15 @@ KernelResult create_q8_conv(const Context& ctx, const NodeView& node, TensorSpan
   k->npad_ = simd::q8_panels(kt, k->mg_) * kt.nr;
   k->pack_bytes_ = round_up(simd::q8_packed_b_bytes(kt, K, k->mg_));
   k->rq_.resize(static_cast<size_t>(k->group_));
-  k->packed_.resize(static_cast<size_t>(k->group_) * k->pack_bytes_);
-  k->col_off_.resize(static_cast<size_t>(k->group_ * k->npad_));
+  for (int64_t gi = 0; gi < k->group_; ++gi)
+    if (!detail::make_q8_requant(kt, k->mg_, *x, *w, *y, act, gi * k->mg_, &k->rq_[static_cast<size_t>(gi)]))
+      return std::unique_ptr<CpuKernel>();
+  const bool prepacked =
+      detail::q8_take_packed(node, kt, nhwc ? "conv-nhwc" : "conv-nchw", K, k->mg_, k->group_, k->pack_bytes_, k->npad_, &k->cb_);
   std::vector<int8_t> wt;  // channels_last: one group's W as [mg, taps, cg]
-  for (int64_t gi = 0; gi < k->group_; ++gi) {
-    detail::Q8Requant& rq = k->rq_[static_cast<size_t>(gi)];
-    if (!detail::make_q8_requant(kt, k->mg_, *x, *w, *y, act, gi * k->mg_, &rq)) return std::unique_ptr<CpuKernel>();
-    int32_t* co = k->col_off_.data() + gi * k->npad_;
+  for (int64_t gi = 0; gi < k->group_ && !prepacked; ++gi) {
+    const detail::Q8Requant& rq = k->rq_[static_cast<size_t>(gi)];
+    int32_t* co = k->cb_.col_off_mut() + gi * k->npad_;
     // B[kk, j] = W[gi * mg + j][kk]: column stride K. channels_last: kk = tap * cg + c (the order
     // of the channels-last im2col), so W is reordered to [M, taps, cg] first.
     const int8_t* wg = pw + gi * k->mg_ * K;
@@ -490,7 +494,7 @@ KernelResult create_q8_conv(const Context& ctx, const NodeView& node, TensorSpan
           for (int64_t t = 0; t < g.taps; ++t) wt[static_cast<size_t>(j * K + t * k->cg_ + c)] = wg[(j * k->cg_ + c) * g.taps + t];
       wg = wt.data();
     }
-    simd::q8_pack_b(kt, K, k->mg_, wg, 1, K, k->packed_.data() + static_cast<size_t>(gi) * k->pack_bytes_, co);
+    simd::q8_pack_b(kt, K, k->mg_, wg, 1, K, k->cb_.packed_mut() + static_cast<size_t>(gi) * k->pack_bytes_, co);
     detail::q8_col_offsets(kt, K, k->mg_, co, pb ? pb + gi * k->mg_ : nullptr, 1, rq, co);
   }
   if (nhwc) {

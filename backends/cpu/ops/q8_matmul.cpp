@@ -74,8 +74,8 @@ class Q8MatMulKernel final : public CpuKernel {
  public:
   Status run(void* scratch) override {
     uint8_t* s = static_cast<uint8_t*>(scratch);
-    const uint8_t* packed = packed_.data();
-    const int32_t* col_off = col_off_.data();
+    const uint8_t* packed = cb_.packed;
+    const int32_t* col_off = cb_.col_off;
     if (!b_const_) {
       // Activation B: pack every distinct B matrix and its column offsets for this run.
       int32_t* co = reinterpret_cast<int32_t*>(s + static_cast<size_t>(nb_) * pack_bytes_);
@@ -119,6 +119,9 @@ class Q8MatMulKernel final : public CpuKernel {
     return b + static_cast<size_t>(parts_) * part_bytes_;
   }
   bool packed_input(size_t i) const override { return b_const_ && (i == 1 || (i == 2 && bias_const_)); }
+  std::string_view packed_layout() const override { return b_const_ ? std::string_view(cb_.layout) : std::string_view(); }
+  std::span<const uint8_t> packed_bytes() const override { return b_const_ ? cb_.blob() : std::span<const uint8_t>{}; }
+  bool uses_prepacked() const override { return cb_.prepacked; }
 
   struct Pair {
     int64_t y, a, b;  // output matrix, A matrix, B matrix
@@ -134,8 +137,7 @@ class Q8MatMulKernel final : public CpuKernel {
   bool b_const_ = false, bias_const_ = false;
   std::vector<Pair> pairs_;
   detail::Q8Requant rq_;
-  std::vector<uint8_t> packed_;   // constant B, packed at prepare (nb_ matrices)
-  std::vector<int32_t> col_off_;  // and its column offsets (nb_ x npad_)
+  detail::Q8PackedB cb_;  // constant B: nb_ packed matrices and their column offsets (nb_ x npad_)
 };
 
 // Shared by Gemm and MatMul once the matrix views are known.
@@ -150,14 +152,13 @@ KernelResult finish(const Context& ctx, std::unique_ptr<Q8MatMulKernel> k, const
   k->b_const_ = detail::input_constant(node, is_constant, 1) && b.data;
   k->bias_const_ = k->bias_ && detail::input_constant(node, is_constant, 2) && k->bias_->data;
   if (k->b_const_ && k->bias_ && !k->bias_const_) return std::unique_ptr<CpuKernel>();  // (never produced)
-  if (k->b_const_) {
-    k->packed_.resize(static_cast<size_t>(k->nb_) * k->pack_bytes_);
-    k->col_off_.resize(static_cast<size_t>(k->nb_ * k->npad_));
+  if (k->b_const_ && !detail::q8_take_packed(node, kt, k->b_rs_ == 1 ? "matmul-bt" : "matmul", k->k_, k->n_, k->nb_,
+                                              k->pack_bytes_, k->npad_, &k->cb_)) {
     const int32_t* bias = k->bias_ ? k->bias_->as<int32_t>() : nullptr;
     for (int64_t i = 0; i < k->nb_; ++i) {
-      int32_t* coi = k->col_off_.data() + i * k->npad_;
+      int32_t* coi = k->cb_.col_off_mut() + i * k->npad_;
       simd::q8_pack_b(kt, k->k_, k->n_, b.as<int8_t>() + i * k->k_ * k->n_, k->b_rs_, k->b_cs_,
-                      k->packed_.data() + static_cast<size_t>(i) * k->pack_bytes_, coi);
+                      k->cb_.packed_mut() + static_cast<size_t>(i) * k->pack_bytes_, coi);
       detail::q8_col_offsets(kt, k->k_, k->n_, coi, bias, k->bias_stride_, k->rq_, coi);
     }
   }

@@ -46,6 +46,44 @@ bool make_q8_requant(const simd::Q8Kernels& kt, int64_t n, const TensorRef& a, c
 void q8_col_offsets(const simd::Q8Kernels& kt, int64_t k, int64_t n, const int32_t* colsum, const int32_t* bias,
                     int64_t bias_stride, const Q8Requant& r, int32_t* col_off);
 
+// The constant B of an int8 GEMM kernel: `groups` packed B matrices (q8_pack_b, pack_bytes apart)
+// followed by their column offsets (groups x npad int32), in one block: packed at prepare, or the
+// node's prepacked copy from the plan (`tern compile --int8 --prepack`), used in place. The layout
+// names the packing (micro-kernel table, shape) and `form` (what B is built from: "matmul",
+// "conv-nhwc", "conv-nchw"); the column offsets fold the node's bias and zero points, which the
+// node's own tensors fix, so they are part of the node's copy.
+struct Q8PackedB {
+  const uint8_t* packed = nullptr;
+  const int32_t* col_off = nullptr;
+  bool prepacked = false;
+  std::string layout;
+  std::vector<uint8_t> own;
+  size_t bytes = 0;
+  uint8_t* packed_mut() { return own.data(); }
+  int32_t* col_off_mut() { return reinterpret_cast<int32_t*>(own.data() + (reinterpret_cast<const uint8_t*>(col_off) - packed)); }
+  std::span<const uint8_t> blob() const { return packed ? std::span<const uint8_t>(packed, bytes) : std::span<const uint8_t>{}; }
+};
+// Points `out` at the node's prepacked copy (returns true: nothing to pack) or at a zeroed block
+// of its own for the caller to fill through packed_mut() / col_off_mut() (returns false).
+// pack_bytes must be a multiple of 64.
+inline bool q8_take_packed(const NodeView& node, const simd::Q8Kernels& kt, const char* form, int64_t k, int64_t n,
+                           int64_t groups, size_t pack_bytes, int64_t npad, Q8PackedB* out) {
+  out->layout = std::string("q8-panels-v1/") + kt.name + "/" + form + "/k" + std::to_string(k) + "n" + std::to_string(n) +
+                "g" + std::to_string(groups);
+  const size_t packed_bytes = static_cast<size_t>(groups) * pack_bytes;
+  out->bytes = packed_bytes + static_cast<size_t>(groups * npad) * sizeof(int32_t);
+  if (const void* p = find_prepacked(node, out->layout, out->bytes)) {
+    out->packed = static_cast<const uint8_t*>(p);
+    out->col_off = reinterpret_cast<const int32_t*>(out->packed + packed_bytes);
+    out->prepacked = true;
+    return true;
+  }
+  out->own.assign(out->bytes, 0);
+  out->packed = out->own.data();
+  out->col_off = reinterpret_cast<const int32_t*>(out->own.data() + packed_bytes);
+  return false;
+}
+
 // One NHWC int8 image [H, W, C] as the int16 plane [hp, wp, C] of x - z_x with a zero border of
 // pt rows above and pl columns left (and whatever is left below / right), rows split over threads:
 // the padded input of the channels-last depthwise conv and average pool (padding reads real 0).
