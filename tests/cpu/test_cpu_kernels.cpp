@@ -103,6 +103,27 @@ std::vector<HostTensor> run_claimed(const NodeSpec& node, const std::string& wha
   return outs;
 }
 
+// A channels-last Conv (one group, constant W and bias, Clip bounds for a fused Clip) on random
+// data through run_claimed.
+void run_conv_nhwc(std::mt19937& rng, const Shape& xs, const Shape& ws, const std::vector<int32_t>& strides,
+                   const std::vector<int32_t>& pads, const std::vector<int32_t>& dilations, bool with_bias, fb::Activation act,
+                   const char* what) {
+  HostTensor x = random_f32(rng, xs), w = random_f32(rng, ws), bias = random_f32(rng, {ws[0]});
+  fb::ConvOptionsT o;
+  for (int i = 2; i < ws.rank; ++i) o.kernel_shape.push_back(static_cast<int32_t>(ws[i]));
+  o.strides = strides;
+  o.dilations = dilations;
+  o.pads = pads;
+  o.group = 1;
+  o.channels_last = true;
+  o.activation = act;
+  o.activation_min = -0.5f;
+  o.activation_max = 0.75f;
+  NodeSpec n{OpType::Conv, make_options(o), {&x, &w, with_bias ? &bias : nullptr}};
+  n.constant_inputs = {false, true, true};
+  run_claimed(n, std::string(what) + " channels_last Conv " + x.shape.str() + " W " + w.shape.str());
+}
+
 }  // namespace
 
 TEST_CASE("cpu kernels: the micro-kernel variant in use") {
@@ -214,21 +235,9 @@ TEST_CASE("cpu kernels: fully connected on Tern's GEMM: constant-B MatMul (batch
                             {{1, 16, 16, 24}, {48, 24, 1, 1}, true, fb::Activation::Clip},
                             {{2, 9, 40}, {30, 40, 1}, true, fb::Activation::HardSwish}};
   for (const ConvCase& c : convs) {
-    HostTensor x = random_f32(rng, c.x), w = random_f32(rng, c.w), bias = random_f32(rng, {c.w[0]});
-    fb::ConvOptionsT o;
-    const int spatial = c.x.rank - 2;
-    o.kernel_shape.assign(static_cast<size_t>(spatial), 1);
-    o.strides.assign(static_cast<size_t>(spatial), 1);
-    o.dilations.assign(static_cast<size_t>(spatial), 1);
-    o.pads.assign(static_cast<size_t>(2 * spatial), 0);
-    o.group = 1;
-    o.channels_last = true;
-    o.activation = c.act;
-    o.activation_min = -0.5f;
-    o.activation_max = 0.75f;
-    NodeSpec n{OpType::Conv, make_options(o), {&x, &w, c.bias ? &bias : nullptr}};
-    n.constant_inputs = {false, true, true};
-    run_claimed(n, "pointwise channels_last Conv " + x.shape.str() + " W " + w.shape.str());
+    const size_t spatial = static_cast<size_t>(c.x.rank - 2);
+    run_conv_nhwc(rng, c.x, c.w, std::vector<int32_t>(spatial, 1), std::vector<int32_t>(2 * spatial, 0),
+                  std::vector<int32_t>(spatial, 1), c.bias, c.act, "pointwise");
   }
 }
 
@@ -251,20 +260,7 @@ TEST_CASE("cpu kernels: k x k channels-last Conv on Tern's GEMM (im2col blocks):
                         {{1, 5, 4, 12}, {70, 12, 7, 7}, {1, 1}, {3, 3, 3, 3}, {1, 1}, true, fb::Activation::SiLU},
                         {{1, 56, 56, 24}, {80, 24, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, fb::Activation::HardSwish}};
   for (const Case& c : cases) {
-    HostTensor x = random_f32(rng, c.x), w = random_f32(rng, c.w), bias = random_f32(rng, {c.w[0]});
-    fb::ConvOptionsT o;
-    o.kernel_shape = {static_cast<int32_t>(c.w[2]), static_cast<int32_t>(c.w[3])};
-    o.strides = c.strides;
-    o.dilations = c.dilations;
-    o.pads = c.pads;
-    o.group = 1;
-    o.channels_last = true;
-    o.activation = c.act;
-    o.activation_min = -0.5f;
-    o.activation_max = 0.75f;
-    NodeSpec n{OpType::Conv, make_options(o), {&x, &w, c.bias ? &bias : nullptr}};
-    n.constant_inputs = {false, true, true};
-    run_claimed(n, "channels_last Conv " + x.shape.str() + " W " + w.shape.str());
+    run_conv_nhwc(rng, c.x, c.w, c.strides, c.pads, c.dilations, c.bias, c.act, "k x k");
   }
 }
 

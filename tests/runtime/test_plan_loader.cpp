@@ -38,16 +38,6 @@ Result<std::shared_ptr<const Plan>> load_bytes(const std::vector<uint8_t>& bytes
   return Plan::load_memory(bytes.data(), bytes.size(), flags | kLoadCopy);
 }
 
-// Recomputes the header's FlatBuffer hash after a deliberate edit of the FlatBuffer.
-void rehash(std::vector<uint8_t>& bytes) {
-  FileHeader h;
-  std::memcpy(&h, bytes.data(), sizeof h);
-  h.flatbuffer_hash = plan_hash(bytes.data() + h.flatbuffer_offset, h.flatbuffer_size);
-  std::memcpy(bytes.data(), &h, sizeof h);
-}
-
-fb::Plan* mutable_plan(std::vector<uint8_t>& bytes) { return fb::GetMutablePlan(bytes.data() + sizeof(FileHeader)); }
-
 }  // namespace
 
 TEST_CASE("loader: a compiled plan loads, runs and matches PyTorch") {

@@ -65,15 +65,6 @@ Ran run_cpu(const std::shared_ptr<const Plan>& p, int threads = 1) {
   return r;
 }
 
-void rehash(std::vector<uint8_t>& bytes) {
-  FileHeader h;
-  std::memcpy(&h, bytes.data(), sizeof h);
-  h.flatbuffer_hash = plan_hash(bytes.data() + h.flatbuffer_offset, h.flatbuffer_size);
-  std::memcpy(bytes.data(), &h, sizeof h);
-}
-
-fb::Plan* mutable_plan(std::vector<uint8_t>& bytes) { return fb::GetMutablePlan(bytes.data() + sizeof(FileHeader)); }
-
 }  // namespace
 
 TEST_CASE("prepack: packed weights in the plan are used in place and change no output bit") {

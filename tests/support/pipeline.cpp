@@ -1,8 +1,10 @@
 #include "support/pipeline.h"
 
+#include <cstring>
 #include <fstream>
 
 #include "compiler.h"
+#include "core/plan_format.h"
 #include "import/onnx_tensor.h"
 #include "npy.h"
 #include "onnx/onnx_pb.h"
@@ -40,6 +42,15 @@ Result<std::vector<HostTensor>> run_plan(const std::shared_ptr<const Plan>& plan
     out.push_back(std::move(h));
   }
   return out;
+}
+
+fb::Plan* mutable_plan(std::vector<uint8_t>& bytes) { return fb::GetMutablePlan(bytes.data() + sizeof(FileHeader)); }
+
+void rehash(std::vector<uint8_t>& bytes) {
+  FileHeader h;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  h.flatbuffer_hash = plan_hash(bytes.data() + h.flatbuffer_offset, h.flatbuffer_size);
+  std::memcpy(bytes.data(), &h, sizeof h);
 }
 
 Result<HostTensor> load_tensor_pb(const std::string& path) {

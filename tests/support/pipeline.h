@@ -23,6 +23,10 @@ Result<CompiledPlan> compile_onnx(const std::string& path, const std::vector<std
 // Runs a plan on the given inputs (in plan input order) with the named backend.
 Result<std::vector<HostTensor>> run_plan(const std::shared_ptr<const Plan>& plan, const std::vector<HostTensor>& inputs,
                                           const std::string& backend = "reference", int threads = 1);
+// Crafting bad plans: the FlatBuffer of plan bytes, editable in place (fixed-width fields that are
+// stored), and the header's FlatBuffer hash recomputed after such an edit.
+fb::Plan* mutable_plan(std::vector<uint8_t>& bytes);
+void rehash(std::vector<uint8_t>& bytes);
 // Reads a serialized onnx::TensorProto (.pb) file.
 Result<HostTensor> load_tensor_pb(const std::string& path);
 // Reads an .npy file.
