@@ -33,6 +33,7 @@ Result<std::unique_ptr<CpuKernel>> create_kernel(const Context& ctx, const NodeV
       case OpType::AveragePool:
       case OpType::GlobalAveragePool:
       case OpType::ReduceMean: return create_q8_pool(ctx, node, inputs, outputs, is_constant);
+      case OpType::Attention: return create_q8_attention(ctx, node, inputs, outputs, is_constant);
       default: break;
     }
   }

@@ -105,5 +105,7 @@ Status matmul_q8(const KernelContext&);
 Status binary_q8(const KernelContext&);         // Add Sub Mul (binary_q8.cpp)
 Status unary_q8(const KernelContext&);          // Relu Clip Activation Sigmoid Tanh HardSwish HardSigmoid
 Status pool_q8(const KernelContext&);           // AveragePool GlobalAveragePool
+Status attention_q8(const KernelContext&);      // attention_q8.cpp (no bias input)
+size_t attention_q8_scratch(const KernelContext&);
 
 }  // namespace tern::ref

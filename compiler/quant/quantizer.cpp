@@ -201,7 +201,7 @@ Status quantize_compiled(Compiled& c, const CalibrationSet& data, const Quantize
   // --- candidates and the float reference
   std::vector<const ir::Node*> cand;
   for (const auto& n : g.nodes())
-    if (is_quantizable(*n)) cand.push_back(n.get());
+    if (is_quantizable(*n) && (o.int8_attention || n->op != OpType::Attention)) cand.push_back(n.get());
   const ir::Value* out0 = g.outputs[0];
   const int64_t classes = out0->shape.rank == 2 && out0->shape[1] > 1 ? out0->shape[1] : 0;
   const bool use_labels = classes && !o.labels.empty();

@@ -39,6 +39,9 @@ struct QuantizeOptions {
   // Measure every layer's SQNR alone for the report even when the budget holds with all int8
   // (otherwise only done when some layer has to go back to fp32).
   bool layer_sqnr = true;
+  // Attention nodes may become int8 (the CPU backend and the reference run them; the Vulkan backend
+  // has no int8 Attention, so `--target vulkan` keeps them fp32 rather than making a CPU island).
+  bool int8_attention = true;
 };
 
 struct LayerReport {

@@ -87,6 +87,11 @@ bool is_quantizable(const ir::Node& n) {
       return is_f32_act(in(0));
     case OpType::ReduceMean:  // the layout pass's NHWC GlobalAveragePool (axes 1, 2): one contiguous run
       return is_f32_act(in(0)) && n.inputs.size() == 1 && n.options.value && contiguous_axes(n);
+    case OpType::Attention: {  // Q, K, V activations, no bias (reference attention_q8.h)
+      const auto* o = opts<fb::AttentionOptionsT>(n);
+      return is_f32_act(in(0)) && is_f32_act(in(1)) && is_f32_act(in(2)) && !in(3) && o && o->scale > 0.0f &&
+             std::isfinite(o->scale);
+    }
     default:
       return false;
   }
@@ -96,7 +101,10 @@ bool is_passthrough(const ir::Node& n) {
   switch (n.op) {
     case OpType::Reshape: case OpType::Flatten: case OpType::Squeeze: case OpType::Unsqueeze: case OpType::Identity:
     case OpType::Transpose: case OpType::Slice: case OpType::MaxPool: case OpType::GlobalMaxPool:
+    case OpType::Gather:  // (of an activation: MobileViT's q / k / v = qkv[:, :, i]; any dtype everywhere)
       return n.outputs.size() == 1 && n.outputs[0] && !n.inputs.empty() && is_f32_act(n.inputs[0]);
+    case OpType::Split:  // every output takes the input's parameters (reference, CPU and Vulkan copy int8)
+      return !n.outputs.empty() && !n.inputs.empty() && is_f32_act(n.inputs[0]);
     default:
       return false;
   }
@@ -328,8 +336,8 @@ struct Builder {
 
   // Replaces the node's float output by an int8 one with the output's calibrated quantization
   // (or the given one), recording the float -> int8 mapping.
-  void set_output(ir::Node& n, const float* scale = nullptr, const int64_t* zp = nullptr) {
-    ir::Value* y = n.outputs[0];
+  void set_output(ir::Node& n, const float* scale = nullptr, const int64_t* zp = nullptr, size_t index = 0) {
+    ir::Value* y = n.outputs[index];
     float s;
     int32_t z;
     if (scale) {
@@ -344,7 +352,7 @@ struct Builder {
       tern::quant::choose_activation_params(r.lo, r.hi, &s, &z);
     }
     ir::Value* q = new_q(y, "_q", s, z);
-    n.outputs[0] = q;
+    n.outputs[index] = q;
     q->producer = &n;
     y->producer = nullptr;
     f2q[y] = q;
@@ -395,6 +403,15 @@ struct Builder {
         set_output(n);
         return;
       }
+      case OpType::Attention: {
+        ir::Value* qq = get_q(in(0));
+        ir::Value* kq = get_q(in(1));
+        ir::Value* vq = get_q(in(2));
+        if (!qq || !kq || !vq) return;
+        n.inputs = {qq, kq, vq};
+        set_output(n);
+        return;
+      }
       case OpType::Add: case OpType::Sub: case OpType::Mul: {
         ir::Value* a = in(0)->is_constant() ? const_q(in(0)) : get_q(in(0));
         ir::Value* b = in(1)->is_constant() ? const_q(in(1)) : get_q(in(1));
@@ -437,7 +454,8 @@ Result<std::unique_ptr<ir::Graph>> build_quantized(const ir::Graph& src, const s
     } else if (is_passthrough(*n) && b.f2q.count(n->inputs[0])) {
       ir::Value* xq = b.f2q.at(n->inputs[0]);
       n->inputs[0] = xq;
-      b.set_output(*n, &xq->q_scale[0], &xq->q_zero_point[0]);
+      for (size_t i = 0; i < n->outputs.size(); ++i)  // (Split: several)
+        if (n->outputs[i]) b.set_output(*n, &xq->q_scale[0], &xq->q_zero_point[0], i);
     }
     TERN_RETURN_IF_ERROR(b.status);
   }

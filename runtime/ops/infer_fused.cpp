@@ -46,8 +46,10 @@ Status infer_attention(const InferContext& c) {
   if (q.shape.rank < 2 || k.shape.rank < 2 || v.shape.rank < 2)
     return c.error("Q %s, K %s and V %s must have rank >= 2", q.shape.str().c_str(), k.shape.str().c_str(),
                    v.shape.str().c_str());
-  if (q.dtype != DType::Float32 && q.dtype != DType::Float16)
-    return c.unsupported("Q is %s; Attention takes float32 or float16", dtype_name(q.dtype));
+  if (q.dtype != DType::Float32 && q.dtype != DType::Float16 && q.dtype != DType::Int8)
+    return c.unsupported("Q is %s; Attention takes float32, float16 or int8", dtype_name(q.dtype));
+  if (q.dtype == DType::Int8 && bias)  // int8: docs/quantization-scheme.md "int8 Attention"
+    return c.unsupported("int8 Attention takes no bias input");
   if (k.dtype != q.dtype || v.dtype != q.dtype || (bias && bias->dtype != q.dtype))
     return c.error("Q, K, V and bias must share one dtype (Q is %s)", dtype_name(q.dtype));
   const int64_t lq = q.shape[q.shape.rank - 2], d = q.shape[q.shape.rank - 1];

@@ -746,3 +746,131 @@ TEST_CASE("int8 Transpose NCHW <-> NHWC on the CPU backend copies the bytes exac
     }
   }
 }
+
+// ---- int8 Attention (reference/ops/attention_q8.h) -----------------------------------------------
+
+TEST_CASE("int8 Attention micro-kernels: every variant's att_gemm and att_softmax equal the scalar definition") {
+  std::mt19937 rng(77);
+  std::uniform_int_distribution<int> s255(-255, 255);
+  for (const cpu::simd::Q8Kernels* kt : variants()) {
+    CAPTURE(kt->name);
+    REQUIRE(static_cast<bool>(kt->att_gemm));
+    REQUIRE(static_cast<bool>(kt->att_softmax));
+    for (auto [m, n, kp] : {std::array<int64_t, 3>{8, 32, 1}, {16, 64, 3}, {8, 96, 32}, {24, 32, 99}, {8, 16, 5}, {16, 48, 7}}) {
+      CAPTURE(m);
+      CAPTURE(n);
+      CAPTURE(kp);
+      const int64_t lda = 2 * kp + 6;  // a row stride beyond the pairs: only 2 kp are read
+      std::vector<int16_t> a(static_cast<size_t>(m * lda)), b(static_cast<size_t>(kp * n * 2));
+      for (auto& v : a) v = static_cast<int16_t>(s255(rng));
+      for (auto& v : b) v = static_cast<int16_t>(rng() % 4 == 0 ? (rng() % 2 ? 255 : -255) : s255(rng));
+      std::vector<int32_t> want(static_cast<size_t>(m * (n + 8)), 7), got(want);
+      cpu::simd::q8_att_gemm_scalar(m, n, kp, a.data(), lda, b.data(), want.data(), n + 8);
+      kt->att_gemm(m, n, kp, a.data(), lda, b.data(), got.data(), n + 8);
+      CHECK(want == got);
+    }
+    if (kt->att_qk_u8) {  // bytes, u8 x s8 in groups of 4, plus the column term
+      for (auto [m, n, kq] : {std::array<int64_t, 3>{8, 32, 1}, {16, 64, 16}, {24, 96, 5}, {8, 16, 4}, {16, 80, 3}}) {
+        CAPTURE(m);
+        CAPTURE(n);
+        CAPTURE(kq);
+        const int64_t lda = 4 * kq + 3;
+        std::vector<uint8_t> a(static_cast<size_t>(m * lda));
+        std::vector<int8_t> b(static_cast<size_t>(kq * n * 4));
+        std::vector<int32_t> col(static_cast<size_t>(n));
+        for (auto& v : a) v = static_cast<uint8_t>(rng() % 3 == 0 ? 255 : rng());
+        for (auto& v : b) v = static_cast<int8_t>(rng() % 3 == 0 ? -128 : static_cast<int>(rng() % 256) - 128);
+        for (auto& v : col) v = static_cast<int32_t>(rng() % 2000001) - 1000000;
+        std::vector<int32_t> want(static_cast<size_t>(m * (n + 4)), 3), got(want);
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            int32_t acc = col[static_cast<size_t>(j)];
+            for (int64_t t = 0; t < 4 * kq; ++t)
+              acc += a[static_cast<size_t>(i * lda + t)] * b[static_cast<size_t>(((t / 4) * n + j) * 4 + t % 4)];
+            want[static_cast<size_t>(i * (n + 4) + j)] = acc;
+          }
+        kt->att_qk_u8(m, n, kq, a.data(), lda, b.data(), col.data(), got.data(), n + 4);
+        CHECK(want == got);
+      }
+    }
+    // Softmax rows: scores of every regime (spread, all equal, one far above, negative, near the
+    // int32 extremes of the exact range) and steps from tiny (all equal after rounding) to huge.
+    for (int64_t n : {1, 2, 7, 8, 15, 16, 17, 33, 64, 197, 300}) {
+      for (int regime = 0; regime < 5; ++regime)
+        for (float c256 : {1e-9f, 1e-3f, 0.02f, 0.7f, 3.0f, 1e6f, 1e30f}) {
+          CAPTURE(n);
+          CAPTURE(regime);
+          CAPTURE(c256);
+          std::vector<int32_t> s(static_cast<size_t>(n));
+          for (auto& v : s) {
+            switch (regime) {
+              case 0: v = static_cast<int32_t>(rng() % 20001) - 10000; break;
+              case 1: v = 1234; break;
+              case 2: v = static_cast<int32_t>(rng() % 100); break;
+              case 3: v = -static_cast<int32_t>(rng() % 1000000); break;
+              default: v = static_cast<int32_t>(rng() % 2 ? 500000000 : -500000000) + static_cast<int32_t>(rng() % 1000); break;
+            }
+          }
+          if (regime == 2) s[rng() % s.size()] = 1000000;  // one far above the rest
+          std::vector<int32_t> e1(s.size()), e2(s.size());
+          std::vector<int16_t> p1(s.size(), -1), p2(s.size(), -2);
+          cpu::simd::q8_att_softmax_scalar(s.data(), n, c256, e1.data(), p1.data());
+          std::vector<int32_t> s2 = s;
+          kt->att_softmax(s2.data(), n, c256, s2.data(), p2.data());  // in place, as the kernel calls it
+          CHECK(p1 == p2);
+          CHECK(*std::max_element(p1.begin(), p1.end()) >= 1);
+        }
+    }
+  }
+}
+
+namespace {
+
+fb::NodeOptionsUnion attention_opts(float scale, bool k_transposed) {
+  fb::NodeOptionsUnion u;
+  auto* o = new fb::AttentionOptionsT;
+  o->scale = scale;
+  o->k_transposed = k_transposed;
+  u.type = fb::NodeOptions::AttentionOptions;
+  u.value = o;
+  return u;
+}
+
+}  // namespace
+
+TEST_CASE("int8 Attention on the CPU backend is bit-exact with the reference") {
+  std::mt19937 rng(91);
+  struct Case {
+    Shape q, k, v, y;
+    bool kt;
+    float s_q, s_k, scale;
+    int z_q, z_k, z_v;
+    const char* what;
+  };
+  const Case cases[] = {
+      {Shape{2, 3, 17, 16}, Shape{2, 3, 19, 16}, Shape{2, 3, 19, 16}, Shape{2, 3, 17, 16}, false, 0.03f, 0.02f, 0.25f, 3, -7, 0, "D 16, Lk 19"},
+      {Shape{1, 3, 40, 64}, Shape{1, 3, 64, 50}, Shape{1, 3, 50, 64}, Shape{1, 3, 40, 64}, true, 0.02f, 0.02f, 0.125f, -5, 9, 4, "D 64, K^T"},
+      {Shape{1, 2, 33, 64}, Shape{1, 2, 45, 64}, Shape{1, 2, 45, 64}, Shape{1, 2, 33, 64}, false, 0.02f, 0.03f, 0.125f, 0, 0, 0, "D 64"},
+      {Shape{2, 9, 7}, Shape{2, 11, 7}, Shape{2, 11, 5}, Shape{2, 9, 5}, false, 0.05f, 0.04f, 0.37f, 10, -20, 30, "odd D 7, Dv 5"},
+      {Shape{2, 9, 7}, Shape{2, 7, 11}, Shape{2, 11, 5}, Shape{2, 9, 5}, true, 0.05f, 0.04f, 0.37f, 10, -20, 30, "odd D, K^T"},
+      {Shape{2, 3, 10, 8}, Shape{3, 12, 8}, Shape{2, 1, 12, 8}, Shape{2, 3, 10, 8}, false, 0.04f, 0.04f, 0.35f, 1, 2, 3, "broadcast batch"},
+      {Shape{1, 1, 300, 24}, Shape{1, 1, 300, 24}, Shape{1, 1, 300, 40}, Shape{1, 1, 300, 40}, false, 0.02f, 0.03f, 0.2f, -3, 5, -9, "several row blocks"},
+      {Shape{1, 2, 12, 16}, Shape{1, 2, 13, 16}, Shape{1, 2, 13, 16}, Shape{1, 2, 12, 16}, false, 1.0f, 1.0f, 1.0f, 0, 0, 0, "huge logits (one-hot)"},
+      {Shape{1, 2, 12, 16}, Shape{1, 2, 13, 16}, Shape{1, 2, 13, 16}, Shape{1, 2, 12, 16}, false, 1e-5f, 1e-5f, 0.1f, 0, 0, 0, "tiny logits (uniform)"},
+      {Shape{1, 2, 12, 16}, Shape{1, 2, 13, 16}, Shape{1, 2, 13, 16}, Shape{1, 2, 12, 16}, false, 0.01f, 0.01f, 0.5f, -128, 127, -128, "zero points at the ends"},
+      {Shape{1, 1, 5, 3}, Shape{1, 1, 1, 3}, Shape{1, 1, 1, 3}, Shape{1, 1, 5, 3}, false, 0.1f, 0.1f, 0.5f, 0, 0, 0, "one key"},
+  };
+  for (const Case& c : cases) {
+    for (int variant = 0; variant < 2; ++variant) {  // 1: extreme bytes, Q all at z_q in the first rows (equal logits)
+      QPtr q = act(rng, c.q, c.s_q, c.z_q), k = act(rng, c.k, c.s_k, c.z_k), v = act(rng, c.v, 0.03f, c.z_v);
+      QPtr y = act(rng, c.y, 0.03f * (variant ? 0.5f : 0.8f), variant ? 20 : -4);
+      if (variant) {
+        for (auto* t : {q.get(), k.get(), v.get()})
+          for (auto& byte : t->bytes) byte = static_cast<uint8_t>(rng() % 2 ? 0x80 : 0x7F);
+        for (int64_t i = 0; i < c.q[c.q.rank - 1] * 2 && i < c.q.numel(); ++i) q->bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(static_cast<int8_t>(c.z_q));
+      }
+      check_node(OpType::Attention, attention_opts(c.scale, c.kt), {q.get(), k.get(), v.get()}, *y,
+                 std::string(c.what) + (variant ? " (extreme bytes)" : ""));
+    }
+  }
+}

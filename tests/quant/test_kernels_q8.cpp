@@ -12,6 +12,7 @@
 
 #include "core/quant.h"
 #include "reference/kernel.h"
+#include "reference/ops/attention_q8.h"
 #include "support/harness.h"
 
 using namespace tern;
@@ -390,4 +391,80 @@ TEST_CASE("QuantizeLinear / DequantizeLinear round trip, per tensor and per chan
   CHECK_FALSE(st.is_ok());
   CHECK(st.message().find("quantization parameters") != std::string::npos);
   g_pool.clear();
+}
+
+// int8 Attention (docs/quantization-scheme.md "int8 Attention"): the softmax row within its
+// documented bound of the exact softmax, and the node within its bound of float Attention on the
+// dequantized Q, K, V.
+TEST_CASE("int8 Attention: probabilities and outputs within the documented error of float") {
+  std::mt19937 rng(19);
+  for (int64_t n : {1, 5, 16, 50, 197}) {
+    for (float spread : {0.0f, 0.5f, 4.0f, 30.0f}) {
+      CAPTURE(n);
+      CAPTURE(spread);
+      const float c256 = 0.01f;  // one score unit = 0.01 / 256 in the logit
+      std::vector<int32_t> s(static_cast<size_t>(n)), e(s.size());
+      std::vector<int16_t> p(s.size());
+      std::uniform_real_distribution<float> u(-spread, spread);
+      for (auto& v : s) v = static_cast<int32_t>(std::nearbyint(u(rng) * 256 / c256));
+      ref::attq8::softmax_row(s.data(), n, c256, e.data(), p.data());
+      const int32_t mx = *std::max_element(s.begin(), s.end());
+      double sum = 0;
+      for (int32_t v : s) sum += std::exp(-static_cast<double>(mx - v) * c256 / 256);
+      double worst = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        const double exact = std::exp(-static_cast<double>(mx - s[static_cast<size_t>(j)]) * c256 / 256) / sum;
+        const double err = std::fabs(p[static_cast<size_t>(j)] / double{ref::attq8::kProbMax} - exact);
+        worst = std::max(worst, err - (0.5 / ref::attq8::kProbMax + 0.0041 * exact));
+      }
+      CHECK(worst <= 1e-6);
+    }
+  }
+  struct Case {
+    Shape q, k, v;
+    bool kt;
+    float scale, spread;
+  };
+  const Case cases[] = {{Shape{2, 3, 9, 16}, Shape{2, 3, 11, 16}, Shape{2, 3, 11, 8}, false, 0.25f, 1.0f},
+                        {Shape{1, 2, 20, 64}, Shape{1, 2, 64, 30}, Shape{1, 2, 30, 64}, true, 0.125f, 1.5f},
+                        {Shape{3, 7, 5}, Shape{1, 13, 5}, Shape{3, 13, 3}, false, 0.45f, 3.0f},
+                        {Shape{1, 1, 6, 8}, Shape{1, 1, 6, 8}, Shape{1, 1, 6, 8}, false, 0.35f, 0.01f}};
+  for (const Case& c : cases) {
+    QT& q = act(rnd(rng, c.q.numel(), -c.spread, c.spread * 0.7f), c.q);
+    QT& k = act(rnd(rng, c.k.numel(), -c.spread * 0.8f, c.spread), c.k);
+    QT& v = act(rnd(rng, c.v.numel(), -1.0f, 2.0f), c.v);
+    fb::NodeOptionsUnion u;
+    auto* o = new fb::AttentionOptionsT;
+    o->scale = c.scale;
+    o->k_transposed = c.kt;
+    u.type = fb::NodeOptions::AttentionOptions;
+    u.value = o;
+    Shape ys = c.q;
+    ys[ys.rank - 1] = c.v[c.v.rank - 1];
+    for (int i = 0; i < ys.rank - 2; ++i) ys[i] = std::max(c.q[i], c.v[i]);
+    QT& fy = make(DType::Float32, ys);
+    REQUIRE(run(OpType::Attention, u, {&real(q), &real(k), &real(v)}, fy).is_ok());
+    std::vector<float> fv(fy.as<float>(), fy.as<float>() + fy.n());
+    QT& qy = act(fv, ys);
+    std::fill(qy.bytes.begin(), qy.bytes.end(), 0);
+    Status s = run(OpType::Attention, u, {&q, &k, &v}, qy);
+    REQUIRE_MESSAGE(s.is_ok(), s.message());
+    QT& back = real(qy);
+    QT& rv = real(v);
+    float vmax = 0;
+    for (int64_t i = 0; i < rv.n(); ++i) vmax = std::max(vmax, std::fabs(rv.as<float>()[i]));
+    const int64_t lk = c.kt ? c.k[c.k.rank - 1] : c.k[c.k.rank - 2];
+    // |Y - y| <= s_y / 2 + max|v| (Lk / 65534 + 0.0041): the output rounding and the probabilities'.
+    const double bound = qy.scale[0] * 0.5001 + vmax * (lk / 65534.0 + 0.0041) + 1e-6;
+    double worst = 0, mean = 0;
+    for (int64_t i = 0; i < fy.n(); ++i) {
+      const double d = std::fabs(back.as<float>()[i] - fy.as<float>()[i]);
+      worst = std::max(worst, d);
+      mean += d / static_cast<double>(fy.n());
+    }
+    CAPTURE(qy.scale[0]);
+    CHECK(worst <= bound);
+    CHECK(mean <= qy.scale[0] * 0.5);  // in practice: the output rounding's
+    g_pool.clear();
+  }
 }

@@ -417,3 +417,84 @@ TEST_CASE("token-id models calibrate on integer arrays of the input's own dtype"
   std::remove((dir + "/tern_ids_calib.npy").c_str());
   std::remove((dir + "/tern_ids_calib_f.npy").c_str());
 }
+
+TEST_CASE("a self-attention block quantizes to an int8 Attention fed by int8 Split / Gather / Reshape / Transpose; with a mask it stays fp32") {
+  // x -> MatMul (qkv) -> Split -> Reshape/Transpose per head (or, variant 2, MobileViT's Reshape ->
+  // Transpose -> Gather) -> softmax(q k^T * c [+ mask]) v -> MatMul
+  for (int variant = 0; variant < 3; ++variant) {
+    const bool masked = variant == 1, gather = variant == 2;
+    CAPTURE(variant);
+    test::OnnxBuilder b(17);
+    using A = test::OnnxBuilder::Attr;
+    std::string x = b.input("tokens", {1, 8, 16});
+    std::string qkv = b.node("MatMul", {x, b.random({16, 48}, -0.5f, 0.5f)});
+    std::string q, kt, v;
+    if (gather) {  // [1, 8, 3, 2, 8] -> [3, 1, 2, 8, 8] -> Gather(i) on axis 0
+      std::string t = b.node("Transpose", {b.node("Reshape", {qkv, b.ints({1, 8, 3, 2, 8})})}, {A::list("perm", {2, 0, 3, 1, 4})});
+      auto pick = [&](int64_t i) {
+        return b.node("Reshape", {b.node("Gather", {t, b.ints({i})}, {A::i("axis", 0)}), b.ints({1, 2, 8, 8})});
+      };
+      q = pick(0);
+      kt = b.node("Transpose", {pick(1)}, {A::list("perm", {0, 1, 3, 2})});
+      v = pick(2);
+    } else {
+      const std::string split = b.node("Split", {qkv, b.ints({16, 16, 16})}, {A::i("axis", -1)}, 3);
+      const int first = std::stoi(split.substr(1));
+      auto head = [&](int i, std::vector<int64_t> perm) {
+        std::string part = "v" + std::to_string(first + i);
+        return b.node("Transpose", {b.node("Reshape", {part, b.ints({1, 8, 2, 8})})}, {A::list("perm", perm)});
+      };
+      q = head(0, {0, 2, 1, 3});
+      kt = head(1, {0, 2, 3, 1});
+      v = head(2, {0, 2, 1, 3});
+    }
+    std::string s = b.node("MatMul", {b.node("Mul", {q, b.scalar(0.35355339f)}), kt});
+    if (masked) s = b.node("Add", {s, b.random({1, 1, 1, 8}, -2, 0)});
+    std::string o = b.node("MatMul", {b.node("Softmax", {s}, {A::i("axis", -1)}), v});
+    std::string merged = b.node("Reshape", {b.node("Transpose", {o}, {A::list("perm", {0, 2, 1, 3})}), b.ints({1, 8, 16})});
+    b.output(b.node("MatMul", {merged, b.random({16, 16}, -0.5f, 0.5f)}), 3);
+    const std::string model = b.save("quant_attention_" + std::to_string(variant));
+    compiler::quant::QuantizeOptions qo;
+    qo.max_drop = -1;
+    Quantized qz = quantize(model, "tokens=1x8x16", 64, qo);
+    auto plan8 = load(qz.bytes);
+    int attention = 0, int8_split = 0, int8_gather = 0;
+    for (const NodeDesc& n : plan8->nodes()) {
+      const DType in0 = plan8->tensors()[static_cast<size_t>(n.inputs[0])].dtype;
+      if (n.op == OpType::Attention) {
+        ++attention;
+        CHECK(n.inputs.size() == static_cast<size_t>(masked ? 4 : 3));
+        for (size_t i = 0; i < 3; ++i) CHECK(plan8->tensors()[static_cast<size_t>(n.inputs[i])].dtype == (masked ? DType::Float32 : DType::Int8));
+        CHECK(plan8->tensors()[static_cast<size_t>(n.outputs[0])].dtype == (masked ? DType::Float32 : DType::Int8));
+      }
+      if (n.op == OpType::Split && in0 == DType::Int8) ++int8_split;
+      if (n.op == OpType::Gather && in0 == DType::Int8) ++int8_gather;
+    }
+    CHECK(attention == 1);
+    CHECK(int8_split == (gather ? 0 : 1));  // passthroughs: int8 either way
+    CHECK(int8_gather == (gather ? 3 : 0));
+    qo.int8_attention = false;  // (what `--target vulkan` sets)
+    auto plan_vk = load(quantize(model, "tokens=1x8x16", 64, qo).bytes);
+    for (const NodeDesc& n : plan_vk->nodes())
+      if (n.op == OpType::Attention) CHECK(plan_vk->tensors()[static_cast<size_t>(n.inputs[0])].dtype == DType::Float32);
+    auto fp32 = test::compile_onnx(model, {"tokens=1x8x16"});
+    REQUIRE(fp32.is_ok());
+    // The int8 Attention costs little against the same plan with it in fp32 (the int8 MatMuls
+    // around it dominate the error: random weights, 64 random calibration samples).
+    for (const char* backend : {"reference", "auto"}) {
+      CAPTURE(backend);
+      auto in = random_input(Shape{1, 8, 16}, 9);
+      auto want = test::run_plan(fp32->plan, {in}, "reference");
+      auto got = test::run_plan(plan8, {in}, backend);
+      auto got_f = test::run_plan(plan_vk, {in}, backend);
+      REQUIRE(want.is_ok());
+      REQUIRE_MESSAGE(got.is_ok(), got.status().message());
+      REQUIRE_MESSAGE(got_f.is_ok(), got_f.status().message());
+      const double q8 = sqnr_db((*want)[0], (*got)[0]), f32 = sqnr_db((*want)[0], (*got_f)[0]);
+      MESSAGE("SQNR " << q8 << " dB with the int8 Attention, " << f32 << " dB with it in fp32");
+      CHECK(q8 > 15.0);
+      CHECK(q8 > f32 - 1.5);
+    }
+    std::remove(model.c_str());
+  }
+}

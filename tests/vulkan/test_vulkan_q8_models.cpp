@@ -68,6 +68,7 @@ Plans quantize(const std::string& onnx, const std::vector<std::string>& shapes, 
   qo.max_samples = 64;
   qo.max_drop = max_drop;
   qo.layer_sqnr = false;
+  qo.int8_attention = false;  // no int8 Attention shader: as `tern quantize --target vulkan`
   compiler::quant::QuantizeReport rep;
   Status s = compiler::quant::quantize_compiled(*c, *data, qo, &rep);
   REQUIRE_MESSAGE(s.is_ok(), s.message());

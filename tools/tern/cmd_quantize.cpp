@@ -117,6 +117,7 @@ void run_int8(const char* cmd, const std::string& model, const std::string& outp
   o.target = req.target;  // calibration runs on the CPU either way; the target decides placement
   o.prepack = req.prepack;
   if (req.prepack && req.target != "cpu") return report_error(cmd, "--prepack packs weights for the CPU backend: it needs --target cpu");
+  qo.int8_attention = req.target != "vulkan";  // no int8 Attention shader
   auto c = compiler::compile_graph(o);
   if (!c.is_ok()) return report_error(cmd, c.status().message());
   auto data = q::bind_calibration(*raw, *c->graph, qo.max_samples);

@@ -21,6 +21,7 @@ KernelResult create_q8_dequantize(const Context&, const NodeView&, TensorSpan in
 KernelResult create_q8_binary(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
 KernelResult create_q8_unary(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
 KernelResult create_q8_pool(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
+KernelResult create_q8_attention(const Context&, const NodeView&, TensorSpan in, TensorSpan out, std::span<const uint8_t>);
 
 // True when t is int8 with quantization parameters (what makes the reference dispatch to *_q8).
 bool q8_tensor(const TensorRef* t);

@@ -8,6 +8,7 @@
 
 #include "core/quant.h"
 #include "cpu/simd/q8_impl.h"
+#include "reference/ops/attention_q8.h"
 
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
@@ -214,11 +215,31 @@ void q8_requant_cols_scalar(const int32_t* acc, int8_t* y, int64_t pixels, int64
     for (int64_t i = 0; i < c; ++i) y[p * c + i] = q8_requantize(acc[p * c + i], mult[i], rsh[i], z_y, lo, hi);
 }
 
+// int8 Attention's products, rows of A times B packed in pairs of k (q8.h att_gemm): a plain loop
+// over columns that the compiler vectorizes (int16 operands, int32 sums; q8.h).
+void q8_att_gemm_scalar(int64_t m, int64_t n, int64_t kpairs, const int16_t* a, int64_t lda, const int16_t* b, int32_t* c,
+                        int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    int32_t* cr = c + i * ldc;
+    std::fill(cr, cr + n, 0);
+    const int16_t* ar = a + i * lda;
+    for (int64_t p = 0; p < kpairs; ++p) {
+      const int32_t a0 = ar[2 * p], a1 = ar[2 * p + 1];
+      const int16_t* bp = b + p * n * 2;
+      for (int64_t j = 0; j < n; ++j) cr[j] += a0 * bp[2 * j] + a1 * bp[2 * j + 1];
+    }
+  }
+}
+
+void q8_att_softmax_scalar(const int32_t* s, int64_t n, float c256, int32_t* e, int16_t* p) {
+  ref::attq8::softmax_row(s, n, c256, e, p);
+}
+
 const Q8Kernels& q8_kernels_scalar() {
   static const Q8Kernels k{Isa::Scalar, "gemm_q8_4x4__scalar", 4, 4, 4, false, false, true, scalar_tile,
                            q8_quantize_scalar, q8_dequantize_scalar, q8_requant_row_scalar, q8impl::mac_row,
                            q8impl::mac_cols, q8_requant_cols_scalar, q8impl::dw_row<q8_requant_cols_scalar>,
-                           q8impl::copy_u8};
+                           q8impl::copy_u8, q8_att_gemm_scalar, q8_att_softmax_scalar, nullptr};
   return k;
 }
 

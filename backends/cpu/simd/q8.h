@@ -105,7 +105,30 @@ struct Q8Kernels {
   void (*dw_row)(const Q8DwRow& r);
   // d[i] = s[i] ^ 0x80 (int8 -> the u8 form of A that a_u8 tables read), n bytes: the im2col runs.
   void (*copy_u8)(int8_t* d, const int8_t* s, int64_t n);
+  // int8 Attention (reference/ops/attention_q8.h; cpu/ops/q8_attention.cpp). Tables without their
+  // own take the portable q8_att_*_scalar below (every variant is bit-exact by construction:
+  // integer sums and single IEEE operations).
+  // att_gemm: c[i * ldc + j] = sum_{p < kpairs} a[i * lda + 2p] b[(p n + j) 2] + a[i * lda + 2p + 1]
+  // b[(p n + j) 2 + 1] for i < m (a multiple of kAttRows), j < n (a multiple of kAttCols): int16
+  // operands (|b| <= 255; |a| <= 255 for Q K^T, 0..32767 for P V), int32 sums that the callers keep
+  // exact (Q K^T and P V, B packed in pairs of k).
+  void (*att_gemm)(int64_t m, int64_t n, int64_t kpairs, const int16_t* a, int64_t lda, const int16_t* b, int32_t* c,
+                   int64_t ldc);
+  // One softmax row, attq8::softmax_row: scores s[0..n) -> probabilities p[0..n) in 0..32767; e holds
+  // n int32 of working space.
+  void (*att_softmax)(const int32_t* s, int64_t n, float c256, int32_t* e, int16_t* p);
+  // Optional (null: Q K^T runs on att_gemm): Q K^T on bytes, u8 x s8 in groups of 4 (VNNI vpdpbusd),
+  // c[i * ldc + j] = col[j] + sum_{g < kquads, u < 4} a[i * lda + 4g + u] b[(g n + j) 4 + u], i < m (a
+  // multiple of kAttRows), j < n (a multiple of kAttCols). With a = q + 128 and b = k, and col[j] =
+  // -(128 + z_q) sum_t k_jt, c differs from the exact S_ij by a term constant along the row
+  // (-z_k sum_t (q_it - z_q)), which the softmax's d_ij = max_j S_ij - S_ij cancels exactly.
+  void (*att_qk_u8)(int64_t m, int64_t n, int64_t kquads, const uint8_t* a, int64_t lda, const int8_t* b,
+                    const int32_t* col, int32_t* c, int64_t ldc);
 };
+constexpr int64_t kAttRows = 8, kAttCols = 16;  // att_gemm's granularity (rows, columns)
+void q8_att_gemm_scalar(int64_t m, int64_t n, int64_t kpairs, const int16_t* a, int64_t lda, const int16_t* b, int32_t* c,
+                        int64_t ldc);
+void q8_att_softmax_scalar(const int32_t* s, int64_t n, float c256, int32_t* e, int16_t* p);
 
 // The portable quantize / dequantize rows (the scalar and NEON tables use them; the x86 ones fall
 // back to them for tails).

@@ -6,9 +6,11 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 
 #include "cpu/simd/q8_impl.h"
+#include "reference/ops/attention_q8.h"
 
 namespace tern::cpu::simd {
 
@@ -143,13 +145,108 @@ void dequantize8(const int8_t* x, float* y, int64_t n, float scale, int32_t zero
   q8_dequantize_scalar(x + i, y + i, n - i, scale, zero_point);
 }
 
+// int8 Attention (q8.h att_gemm): tile 4 rows x 16 columns (8 ymm accumulators), _mm256_madd_epi16
+// of A's broadcast pair with two B vectors (16 columns x 2 int16): exact (q8.h).
+void att_gemm8(int64_t m, int64_t n, int64_t kpairs, const int16_t* a, int64_t lda, const int16_t* b, int32_t* c,
+               int64_t ldc) {
+  for (int64_t j = 0; j < n; j += 16)
+    for (int64_t i = 0; i < m; i += 4) {
+      __m256i acc[4][2];
+      for (auto& r : acc) r[0] = r[1] = _mm256_setzero_si256();
+      const int16_t* bp = b + j * 2;
+      const int16_t* ap = a + i * lda;
+      for (int64_t p = 0; p < kpairs; ++p, bp += n * 2) {
+        const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp));
+        const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 16));
+        for (int r = 0; r < 4; ++r) {
+          int32_t pair;
+          std::memcpy(&pair, ap + r * lda + 2 * p, 4);
+          const __m256i av = _mm256_set1_epi32(pair);
+          acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(av, b0));
+          acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(av, b1));
+        }
+      }
+      for (int r = 0; r < 4; ++r) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + (i + r) * ldc + j), acc[r][0]);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + (i + r) * ldc + j + 8), acc[r][1]);
+      }
+    }
+}
+
+// One softmax row (reference/ops/attention_q8.h softmax_row) 8 lanes at a time, the same single
+// IEEE operations as the scalar definition (cvtps2dq: the default round-to-nearest-even), each
+// 16-entry exp table read by two vpermps and a blend; the tail lanes masked or stored through a
+// small buffer.
+void att_softmax8(const int32_t* s, int64_t n, float c256, int32_t* e, int16_t* p) {
+  namespace aq = ref::attq8;
+  struct Lut {
+    __m256 lo, hi;
+    __m256 at(__m256i i) const {  // i in 0..15 (vpermps reads the low 3 bits)
+      const __m256 sel = _mm256_castsi256_ps(_mm256_slli_epi32(i, 28));  // bit 3 to the sign
+      return _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, i), _mm256_permutevar8x32_ps(hi, i), sel);
+    }
+  };
+  const Lut t_hi{_mm256_loadu_ps(aq::kExp.hi), _mm256_loadu_ps(aq::kExp.hi + 8)};
+  const Lut t_mid{_mm256_loadu_ps(aq::kExp.mid), _mm256_loadu_ps(aq::kExp.mid + 8)};
+  const Lut t_lo{_mm256_loadu_ps(aq::kExp.lo), _mm256_loadu_ps(aq::kExp.lo + 8)};
+  const __m256i m15 = _mm256_set1_epi32(15);
+  const __m256 q22 = _mm256_set1_ps(aq::kExpScale);
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  auto mask = [&](int64_t j) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(std::min<int64_t>(n - j, 8))), lane); };
+  const __m256i lowest = _mm256_set1_epi32(INT32_MIN);
+  __m256i vmax = lowest;
+  for (int64_t j = 0; j < n; j += 8) {
+    const __m256i k = mask(j);
+    vmax = _mm256_max_epi32(vmax, _mm256_blendv_epi8(lowest, _mm256_maskload_epi32(s + j, k), k));
+  }
+  __m128i m4 = _mm_max_epi32(_mm256_castsi256_si128(vmax), _mm256_extracti128_si256(vmax, 1));
+  m4 = _mm_max_epi32(m4, _mm_shuffle_epi32(m4, 0x4E));
+  m4 = _mm_max_epi32(m4, _mm_shuffle_epi32(m4, 0xB1));
+  const __m256i mx = _mm256_set1_epi32(_mm_cvtsi128_si32(m4));
+  const __m256 vc = _mm256_set1_ps(c256), cap = _mm256_set1_ps(static_cast<float>(ref::attq8::kTableLast));
+  __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+  for (int64_t j = 0; j < n; j += 8) {
+    const __m256i k = mask(j);
+    const __m256i d = _mm256_sub_epi32(mx, _mm256_maskload_epi32(s + j, k));
+    const __m256 t = _mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(d), vc), cap);
+    const __m256i u = _mm256_cvtps_epi32(t);
+    const __m256i a = _mm256_srli_epi32(u, 8);  // 16 (u = 4096): exp 0, as hi[16]
+    const __m256 eh = _mm256_andnot_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(a, m15)), t_hi.at(a));
+    const __m256 em = t_mid.at(_mm256_and_si256(_mm256_srli_epi32(u, 4), m15));
+    const __m256 el = t_lo.at(_mm256_and_si256(u, m15));
+    const __m256 ef = _mm256_mul_ps(_mm256_mul_ps(eh, em), el);
+    const __m256i ev = _mm256_and_si256(k, _mm256_cvtps_epi32(_mm256_mul_ps(ef, q22)));
+    _mm256_maskstore_epi32(e + j, k, ev);
+    sum0 = _mm256_add_epi64(sum0, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(ev)));
+    sum1 = _mm256_add_epi64(sum1, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(ev, 1)));
+  }
+  alignas(32) int64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), _mm256_add_epi64(sum0, sum1));
+  const int64_t sum = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+  const __m256 r = _mm256_set1_ps(static_cast<float>(ref::attq8::kProbMax) / static_cast<float>(sum));  // prob_factor
+  const __m256i pmax = _mm256_set1_epi32(ref::attq8::kProbMax);
+  for (int64_t j = 0; j < n; j += 8) {
+    const __m256i k = mask(j);
+    const __m256 pe = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_maskload_epi32(e + j, k)), r);
+    const __m256i pv = _mm256_min_epi32(_mm256_cvtps_epi32(pe), pmax);
+    const __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(pv), _mm256_extracti128_si256(pv, 1));
+    if (n - j >= 8) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p + j), p16);
+    } else {
+      alignas(16) int16_t tail[8];
+      _mm_store_si128(reinterpret_cast<__m128i*>(tail), p16);
+      for (int64_t i = 0; i < n - j; ++i) p[j + i] = tail[i];
+    }
+  }
+}
+
 }  // namespace
 
 const Q8Kernels& q8_kernels_avx2() {
   static const Q8Kernels k{Isa::Avx2, "gemm_q8_4x16__avx2", 4, 16, 2, true, false, false, avx2_tile,
                            quantize8, dequantize8, requant_row8, q8impl::mac_row,
                            q8impl::mac_cols, requant_cols8, q8impl::dw_row<requant_cols8>,
-                           q8impl::copy_u8};
+                           q8impl::copy_u8, att_gemm8, att_softmax8, nullptr};
   return k;
 }
 

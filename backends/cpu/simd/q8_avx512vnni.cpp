@@ -7,9 +7,11 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 
 #include "cpu/simd/q8_impl.h"
+#include "reference/ops/attention_q8.h"
 
 namespace tern::cpu::simd {
 
@@ -245,12 +247,118 @@ void dequantize16(const int8_t* x, float* y, int64_t n, float scale, int32_t zer
   q8_dequantize_scalar(x + i, y + i, n - i, scale, zero_point);
 }
 
+// int8 Attention (q8.h att_gemm): tile 8 rows x 32 columns (16 zmm accumulators), 8 x 16 for a last
+// odd panel; per pair of k, the B vectors (columns x 2 int16) and one vpdpwssd per row and vector
+// with A's pair broadcast. vpdpwssd (no saturation) adds both int16 products to the int32 lane:
+// exact (q8.h).
+template <int NV>
+void att_gemm16_panel(int64_t m, int64_t n, int64_t j, int64_t kpairs, const int16_t* a, int64_t lda, const int16_t* b,
+                      int32_t* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; i += kAttRows) {
+    __m512i acc[kAttRows][NV];
+    for (auto& r : acc)
+      for (auto& x : r) x = _mm512_setzero_si512();
+    const int16_t* bp = b + j * 2;
+    const int16_t* ap = a + i * lda;
+    for (int64_t p = 0; p < kpairs; ++p, bp += n * 2) {
+      __m512i bv[NV];
+      for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(bp + 32 * v);
+      for (int r = 0; r < kAttRows; ++r) {
+        int32_t pair;
+        std::memcpy(&pair, ap + r * lda + 2 * p, 4);
+        const __m512i av = _mm512_set1_epi32(pair);
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpwssd_epi32(acc[r][v], av, bv[v]);
+      }
+    }
+    for (int r = 0; r < kAttRows; ++r)
+      for (int v = 0; v < NV; ++v) _mm512_storeu_si512(c + (i + r) * ldc + j + 16 * v, acc[r][v]);
+  }
+}
+void att_gemm16(int64_t m, int64_t n, int64_t kpairs, const int16_t* a, int64_t lda, const int16_t* b, int32_t* c,
+                int64_t ldc) {
+  int64_t j = 0;
+  for (; j + 32 <= n; j += 32) att_gemm16_panel<2>(m, n, j, kpairs, a, lda, b, c, ldc);
+  if (j < n) att_gemm16_panel<1>(m, n, j, kpairs, a, lda, b, c, ldc);
+}
+
+// Q K^T on bytes (q8.h att_qk_u8): the same tiles with vpdpbusd, four k per instruction.
+template <int NV>
+void att_qk_u8_panel(int64_t m, int64_t n, int64_t j, int64_t kquads, const uint8_t* a, int64_t lda, const int8_t* b,
+                     const int32_t* col, int32_t* c, int64_t ldc) {
+  __m512i cv[NV];
+  for (int v = 0; v < NV; ++v) cv[v] = _mm512_loadu_si512(col + j + 16 * v);
+  for (int64_t i = 0; i < m; i += kAttRows) {
+    __m512i acc[kAttRows][NV];
+    for (auto& r : acc)
+      for (int v = 0; v < NV; ++v) r[v] = cv[v];
+    const int8_t* bp = b + j * 4;
+    const uint8_t* ap = a + i * lda;
+    for (int64_t g = 0; g < kquads; ++g, bp += n * 4) {
+      __m512i bv[NV];
+      for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(bp + 64 * v);
+      for (int r = 0; r < kAttRows; ++r) {
+        int32_t quad;
+        std::memcpy(&quad, ap + r * lda + 4 * g, 4);
+        const __m512i av = _mm512_set1_epi32(quad);
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], av, bv[v]);
+      }
+    }
+    for (int r = 0; r < kAttRows; ++r)
+      for (int v = 0; v < NV; ++v) _mm512_storeu_si512(c + (i + r) * ldc + j + 16 * v, acc[r][v]);
+  }
+}
+void att_qk_u8(int64_t m, int64_t n, int64_t kquads, const uint8_t* a, int64_t lda, const int8_t* b, const int32_t* col,
+               int32_t* c, int64_t ldc) {
+  int64_t j = 0;
+  for (; j + 32 <= n; j += 32) att_qk_u8_panel<2>(m, n, j, kquads, a, lda, b, col, c, ldc);
+  if (j < n) att_qk_u8_panel<1>(m, n, j, kquads, a, lda, b, col, c, ldc);
+}
+
+// One softmax row (reference/ops/attention_q8.h softmax_row) 16 lanes at a time: the same single
+// IEEE operations (cvtdq2ps, mulps, minps, cvtps2dq under the default round-to-nearest-even, the
+// division once per row), the three exp tables read by register permutes, the sum exact in int64.
+void att_softmax16(const int32_t* s, int64_t n, float c256, int32_t* e, int16_t* p) {
+  namespace aq = ref::attq8;
+  const __m512 t_hi = _mm512_loadu_ps(aq::kExp.hi), t_mid = _mm512_loadu_ps(aq::kExp.mid), t_lo = _mm512_loadu_ps(aq::kExp.lo);
+  const __m512i m15 = _mm512_set1_epi32(15), m16 = _mm512_set1_epi32(16);
+  const __m512 q22 = _mm512_set1_ps(aq::kExpScale);
+  auto mask = [&](int64_t j) { return n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1); };
+  __m512i vmax = _mm512_set1_epi32(INT32_MIN);
+  for (int64_t j = 0; j < n; j += 16) vmax = _mm512_max_epi32(vmax, _mm512_mask_loadu_epi32(vmax, mask(j), s + j));
+  const __m512i mx = _mm512_set1_epi32(_mm512_reduce_max_epi32(vmax));
+  const __m512 vc = _mm512_set1_ps(c256), cap = _mm512_set1_ps(static_cast<float>(ref::attq8::kTableLast));
+  __m512i sum0 = _mm512_setzero_si512(), sum1 = _mm512_setzero_si512();
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 k = mask(j);
+    const __m512i d = _mm512_sub_epi32(mx, _mm512_maskz_loadu_epi32(k, s + j));
+    const __m512 t = _mm512_min_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(d), vc), cap);
+    const __m512i u = _mm512_cvtps_epi32(t);
+    const __m512i a = _mm512_srli_epi32(u, 8);  // 16 (u = 4096): hi[16] = 0
+    const __m512 eh = _mm512_maskz_permutexvar_ps(_mm512_cmplt_epi32_mask(a, m16), a, t_hi);
+    const __m512 em = _mm512_permutexvar_ps(_mm512_and_si512(_mm512_srli_epi32(u, 4), m15), t_mid);
+    const __m512 el = _mm512_permutexvar_ps(_mm512_and_si512(u, m15), t_lo);
+    const __m512 ef = _mm512_mul_ps(_mm512_mul_ps(eh, em), el);
+    const __m512i ev = _mm512_maskz_mov_epi32(k, _mm512_cvtps_epi32(_mm512_mul_ps(ef, q22)));
+    _mm512_mask_storeu_epi32(e + j, k, ev);
+    sum0 = _mm512_add_epi64(sum0, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(ev)));
+    sum1 = _mm512_add_epi64(sum1, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(ev, 1)));
+  }
+  const int64_t sum = _mm512_reduce_add_epi64(_mm512_add_epi64(sum0, sum1));
+  const __m512 r = _mm512_set1_ps(static_cast<float>(ref::attq8::kProbMax) / static_cast<float>(sum));  // prob_factor
+  const __m512i pmax = _mm512_set1_epi32(ref::attq8::kProbMax);
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 k = mask(j);
+    const __m512 pe = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(k, e + j)), r);
+    _mm512_mask_cvtepi32_storeu_epi16(p + j, k, _mm512_min_epi32(_mm512_cvtps_epi32(pe), pmax));
+  }
+}
+
 }  // namespace
 
 const Q8Kernels& q8_kernels_avx512vnni() {
   static const Q8Kernels k{Isa::Avx512, "gemm_q8_12x16__avx512vnni", 12, 16, 4, false, true, true, vnni_tile,
                            quantize16, dequantize16, requant_row16, q8impl::mac_row,
-                           mac_cols16, requant_cols16, dw_row16, copy_u8_64};
+                           mac_cols16, requant_cols16, dw_row16, copy_u8_64, att_gemm16, att_softmax16, att_qk_u8};
   return k;
 }
 

@@ -48,7 +48,8 @@ const Q8Kernels& q8_kernels_neondot() {
   static const Q8Kernels k{Isa::Neon, "gemm_q8_8x8__neondot", 8, 8, 4, false, false, true, dot_tile,
                            q8_quantize_scalar, q8_dequantize_scalar, q8_requant_row_scalar, q8impl::mac_row,
                            q8impl::mac_cols, q8_requant_cols_scalar, q8impl::dw_row<q8_requant_cols_scalar>,
-                           q8impl::copy_u8};
+                           q8impl::copy_u8, q8_att_gemm_scalar,
+                           q8_att_softmax_scalar, nullptr};
   return k;
 }
 

@@ -1,5 +1,5 @@
 // int8 dispatch: the ops that keep their OpType in an int8 plan (Conv, Gemm, MatMul, Add, Sub, Mul,
-// Relu, Clip, Activation, Sigmoid, Tanh, HardSwish, HardSigmoid, AveragePool, GlobalAveragePool, ReduceMean) run
+// Relu, Clip, Activation, Sigmoid, Tanh, HardSwish, HardSigmoid, AveragePool, GlobalAveragePool, ReduceMean, Attention) run
 // their *_q8 kernel when the first input is an int8 tensor carrying a Quantization, and the float kernel otherwise. Decided per call from the tensors
 // (the kernel table is keyed by op only); the check is two loads.
 #include "reference/ops/q8_util.h"
@@ -19,6 +19,10 @@ Status activation_dispatch(const KernelContext& c) { return quantized(c) ? unary
 Status pool_dispatch(const KernelContext& c) { return quantized(c) ? pool_q8(c) : pool(c); }
 Status global_pool_dispatch(const KernelContext& c) { return quantized(c) ? pool_q8(c) : global_pool(c); }
 Status reduce_mean_dispatch(const KernelContext& c) { return quantized(c) ? pool_q8(c) : reduce(c); }
+Status attention_dispatch(const KernelContext& c) { return quantized(c) ? attention_q8(c) : attention(c); }
+size_t attention_dispatch_scratch(const KernelContext& c) {
+  return quantized(c) ? attention_q8_scratch(c) : attention_scratch(c);
+}
 
 }  // namespace
 
@@ -34,6 +38,7 @@ KernelEntry q8_kernel_for(OpType op) {
     case OpType::AveragePool: return {pool_dispatch, pool_scratch};  // scratch: channels_last only
     case OpType::GlobalAveragePool: return {global_pool_dispatch, nullptr};
     case OpType::ReduceMean: return {reduce_mean_dispatch, nullptr};  // int8: NHWC global pool
+    case OpType::Attention: return {attention_dispatch, attention_dispatch_scratch};
     case OpType::QuantizeLinear: return {quantize_linear, nullptr};
     case OpType::DequantizeLinear: return {dequantize_linear, nullptr};
     default: return {};
