@@ -231,22 +231,21 @@ Status quantize_compiled(Compiled& c, const CalibrationSet& data, const Quantize
   // never shrinks; a labelled drop shrinks by at most one per sample), the set fails whatever
   // the rest gives, so `budgeted` evaluations stop there: the same decision, without the runs.
   const int64_t out_numel = out0->shape.numel();
-  auto hopeless = [&](const std::vector<float>& ref, int64_t samples, const std::vector<float>& got) {
-    const int64_t rows = static_cast<int64_t>(got.size()) / classes, total = samples / data.batch * out0->shape[0];
-    int64_t diff = 0;
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t ca = argmax_row(ref.data() + r * classes, classes), cb = argmax_row(got.data() + r * classes, classes);
-      diff += labels.empty() ? ca != cb : (ca == labels[static_cast<size_t>(r)]) - (cb == labels[static_cast<size_t>(r)]);
-    }
-    const int64_t can_recover = labels.empty() ? 0 : total - rows;
-    return 100.0 * static_cast<double>(diff - can_recover) / static_cast<double>(total) > o.max_drop;
-  };
   auto evaluate = [&](const std::set<const ir::Node*>& set, int64_t samples, const std::vector<float>& ref,
                       Progress* p, bool budgeted = false) -> Result<std::pair<std::unique_ptr<ir::Graph>, Metric>> {
     TERN_ASSIGN_OR_RETURN(std::unique_ptr<ir::Graph> q, build_quantized(g, ranges, set, o.per_channel));
     std::function<bool(const std::vector<float>&)> stop;
+    const int64_t total = samples / data.batch * out0->shape[0];  // output rows of the whole evaluation
+    int64_t rows = 0, diff = 0;                                     // counted so far (new rows only per batch)
     if (budgeted && classes > 1 && o.max_drop >= 0)
-      stop = [&](const std::vector<float>& got) { return hopeless(ref, samples, got); };
+      stop = [&](const std::vector<float>& got) {
+        for (const int64_t end = static_cast<int64_t>(got.size()) / classes; rows < end; ++rows) {
+          const int64_t ca = argmax_row(ref.data() + rows * classes, classes), cb = argmax_row(got.data() + rows * classes, classes);
+          diff += labels.empty() ? ca != cb : (ca == labels[static_cast<size_t>(rows)]) - (cb == labels[static_cast<size_t>(rows)]);
+        }
+        const int64_t can_recover = labels.empty() ? 0 : total - rows;
+        return 100.0 * static_cast<double>(diff - can_recover) / static_cast<double>(total) > o.max_drop;
+      };
     TERN_ASSIGN_OR_RETURN(std::vector<float> got, run_outputs(*q, data, samples, o, p, stop));
     if (static_cast<int64_t>(got.size()) < samples / data.batch * out_numel) {
       Metric m;  // stopped early: over the budget by construction (the SQNR covers the samples run)

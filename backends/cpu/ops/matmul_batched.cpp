@@ -31,7 +31,7 @@ class MatMulKernel final : public CpuKernel {
     const float* pa = a_->as<float>();
     const float* pb = b_ ? b_->as<float>() : nullptr;  // null: create_dense (B only packed)
     float* py = y_->as<float>();
-    const float* packed = packed_b_;
+    const float* packed = cb_.data;
     if (!packed) {
       float* dst = static_cast<float*>(scratch);
       detail::for_parts(threads_, parts_, nb_, [&](int, int64_t lo, int64_t hi) {
@@ -58,11 +58,11 @@ class MatMulKernel final : public CpuKernel {
     return Status::ok();
   }
   size_t scratch_bytes() const override {
-    return packed_b_ ? 0 : static_cast<size_t>(nb_) * pack_floats_ * sizeof(float);
+    return cb_.data ? 0 : static_cast<size_t>(nb_) * pack_floats_ * sizeof(float);
   }
   // A constant B was packed at prepare (or comes packed in the plan); a bias is copied then too (so
   // both mapped originals can go).
-  bool packed_input(size_t i) const override { return (i == b_input_ && packed_b_) || (i == 2 && !bias_copy_.empty()); }
+  bool packed_input(size_t i) const override { return (i == b_input_ && cb_.data) || (i == 2 && !bias_copy_.empty()); }
   std::string_view packed_layout() const override { return cb_.layout; }
   std::span<const uint8_t> packed_bytes() const override { return cb_.data ? cb_.bytes() : std::span<const uint8_t>{}; }
   bool uses_prepacked() const override { return cb_.prepacked; }
@@ -70,7 +70,6 @@ class MatMulKernel final : public CpuKernel {
   // A constant B: packed here or the plan's prepacked copy (pack_constant_b).
   void take_constant_b(const NodeView& node, const float* b, int64_t rs, int64_t cs) {
     pack_constant_b(*kt_, node, "matmul", k_, n_, nb_, b, rs, cs, &cb_);
-    packed_b_ = cb_.data;
   }
 
   // Tasks: one per matrix at one thread (the GEMM blocks internally, so B streams once per run),
@@ -100,8 +99,7 @@ class MatMulKernel final : public CpuKernel {
   int64_t row_block_ = 1, col_blocks_ = 1, col_width_ = 0;
   size_t pack_floats_ = 0, b_input_ = 1;
   std::vector<Pair> pairs_;
-  PackedB cb_;                       // constant B (take_constant_b)
-  const float* packed_b_ = nullptr;  // cb_.data; null: B is an activation, packed per run
+  PackedB cb_;  // constant B (take_constant_b); cb_.data null: B is an activation, packed per run
   std::vector<float> bias_copy_;  // constant bias, copied at prepare
   simd::Act act_ = simd::Act::None;
   float p0_ = 0, p1_ = 0;
