@@ -9,6 +9,7 @@
 
 #include "cpu/ops/simd_ops.h"
 #include "cpu/simd/gemm.h"
+#include "reference/ops/util.h"
 
 namespace tern::cpu {
 
@@ -128,15 +129,9 @@ KernelResult create_attention(const Context& ctx, const NodeView& node, TensorSp
   const int rb = sy.rank - 2;
   int64_t dims[kMaxRank + 2];
   for (int i = 0; i < rb; ++i) dims[i] = sy[i];
-  auto batch_of = [](const Shape& s) {
-    Shape b;
-    b.rank = s.rank - 2;
-    for (int i = 0; i < b.rank; ++i) b[i] = s[i];
-    return b;
-  };
   int64_t stq[kMaxRank], stk[kMaxRank], stv[kMaxRank], stb[kMaxRank + 2];
-  if (!broadcast_strides(batch_of(sq), dims, rb, stq) || !broadcast_strides(batch_of(sk), dims, rb, stk) ||
-      !broadcast_strides(batch_of(sv), dims, rb, stv))
+  if (!broadcast_strides(ref::batch_dims(sq), dims, rb, stq) || !broadcast_strides(ref::batch_dims(sk), dims, rb, stk) ||
+      !broadcast_strides(ref::batch_dims(sv), dims, rb, stv))
     return std::unique_ptr<CpuKernel>();
   if (bias) {
     dims[rb] = k->lq_;

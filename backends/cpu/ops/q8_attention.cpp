@@ -213,15 +213,7 @@ KernelResult create_q8_attention(const Context& ctx, const NodeView& node, Tenso
   a.rsh_ = 30 + m.shift;
 
   // Batch dims: the reference's broadcast walk, and the distinct (K, V) matrices it meets.
-  Shape bq, bk, bv, batch;
-  bq.rank = sq.rank - 2;
-  bk.rank = sk.rank - 2;
-  bv.rank = sv.rank - 2;
-  batch.rank = sy.rank - 2;
-  for (int i = 0; i < bq.rank; ++i) bq[i] = sq[i];
-  for (int i = 0; i < bk.rank; ++i) bk[i] = sk[i];
-  for (int i = 0; i < bv.rank; ++i) bv[i] = sv[i];
-  for (int i = 0; i < batch.rank; ++i) batch[i] = sy[i];
+  const Shape bq = ref::batch_dims(sq), bk = ref::batch_dims(sk), bv = ref::batch_dims(sv), batch = ref::batch_dims(sy);
   const Shape* ins[3] = {&bq, &bk, &bv};
   ref::for_each_broadcast<3>(batch, ins, [&](int64_t ob, int64_t iq, int64_t ik, int64_t iv) {
     a.triples_.push_back({ob, iq, ik, iv});

@@ -40,15 +40,7 @@ Status attention(const KernelContext& ctx) {
   const int64_t dv = vs[vs.rank - 1];
   // K's element (key j, depth t) is at j * k_js + t * k_ts within one batch matrix.
   const int64_t k_js = o.k_transposed ? 1 : d, k_ts = o.k_transposed ? lk : 1;
-  Shape bq, bk, bv, batch;
-  bq.rank = qs.rank - 2;
-  bk.rank = ks.rank - 2;
-  bv.rank = vs.rank - 2;
-  batch.rank = ys.rank - 2;
-  for (int i = 0; i < bq.rank; ++i) bq[i] = qs[i];
-  for (int i = 0; i < bk.rank; ++i) bk[i] = ks[i];
-  for (int i = 0; i < bv.rank; ++i) bv[i] = vs[i];
-  for (int i = 0; i < batch.rank; ++i) batch[i] = ys[i];
+  const Shape bq = batch_dims(qs), bk = batch_dims(ks), bv = batch_dims(vs), batch = batch_dims(ys);
   // Bias strides seen through broadcasting to the logits [batch..., Lq, Lk].
   Shape logits = batch;
   logits.dims[logits.rank++] = lq;

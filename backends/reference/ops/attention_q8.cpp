@@ -46,15 +46,7 @@ Status attention_q8(const KernelContext& ctx) {
   const int64_t k_js = o.k_transposed ? 1 : d, k_ts = o.k_transposed ? lk : 1;
   const int32_t z_q = q_zero(q), z_k = q_zero(k), z_v = q_zero(v), z_y = q_zero(*y);
   const quant::Multiplier m = make_multiplier(1.0 / attq8::kProbMax, q_scale(v), q_scale(*y));
-  Shape bq, bk, bv, batch;
-  bq.rank = qs.rank - 2;
-  bk.rank = ks.rank - 2;
-  bv.rank = vs.rank - 2;
-  batch.rank = ys.rank - 2;
-  for (int i = 0; i < bq.rank; ++i) bq[i] = qs[i];
-  for (int i = 0; i < bk.rank; ++i) bk[i] = ks[i];
-  for (int i = 0; i < bv.rank; ++i) bv[i] = vs[i];
-  for (int i = 0; i < batch.rank; ++i) batch[i] = ys[i];
+  const Shape bq = batch_dims(qs), bk = batch_dims(ks), bv = batch_dims(vs), batch = batch_dims(ys);
   if (lk == 0) {  // softmax over nothing: no term in any output sum
     std::fill(y->as<int8_t>(), y->as<int8_t>() + y->numel(), quant::requantize(0, m, z_y));
     return Status::ok();

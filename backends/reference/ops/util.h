@@ -60,6 +60,15 @@ void for_each_broadcast(const Shape& out, const Shape* const* ins, F&& f) {
   }
 }
 
+// The leading (batch) dims of a [..., rows, cols] shape: what MatMul-like ops (Attention's Q, K,
+// V and output) broadcast against each other.
+inline Shape batch_dims(const Shape& s) {
+  Shape b;
+  b.rank = s.rank >= 2 ? s.rank - 2 : 0;
+  for (int i = 0; i < b.rank; ++i) b[i] = s[i];
+  return b;
+}
+
 // MatMul's numpy semantics split into matrix and batch parts: A [..., m, k] @ B [..., k, n]
 // (a rank-1 A is one row, a rank-1 B one column); `batch` is the broadcast of the two batch shapes
 // (taken from the output, whose leading dims it is).
