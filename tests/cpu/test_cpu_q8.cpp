@@ -318,33 +318,72 @@ void check_channels_last(OpType op, const fb::NodeOptionsUnion& nchw_opts, const
   CHECK_MESSAGE(yl->bytes == want->bytes, "channels_last output differs from the NCHW reference");
 }
 
+struct ConvCase {
+  int64_t n, c, h, w, m, k;
+  int group, stride, pad, dil;
+  fb::Activation act;
+  bool per_channel;
+  const char* name;
+};
+// The int8 Conv cases, run NCHW against the reference and channels-last against both.
+const ConvCase kConvCases[] = {
+    {1, 3, 9, 11, 8, 3, 1, 1, 1, 1, fb::Activation::None, true, "3x3 pad 1 (stem-like, 3 channels)"},
+    {2, 5, 13, 7, 19, 3, 1, 2, 1, 1, fb::Activation::Relu, true, "3x3 stride 2 relu, odd channels"},
+    {1, 16, 15, 17, 24, 3, 1, 2, 1, 1, fb::Activation::Clip, true, "3x3 stride 2 clip"},
+    {2, 4, 10, 7, 6, 3, 2, 2, 1, 1, fb::Activation::Relu, true, "grouped"},
+    {1, 8, 7, 9, 12, 1, 4, 1, 0, 1, fb::Activation::None, true, "grouped pointwise"},
+    {1, 8, 7, 9, 8, 3, 8, 1, 1, 1, fb::Activation::None, true, "depthwise"},
+    {2, 21, 9, 8, 21, 3, 21, 2, 1, 1, fb::Activation::Relu, true, "depthwise stride 2 odd channels"},
+    {2, 6, 8, 8, 12, 3, 6, 2, 1, 1, fb::Activation::Clip, true, "depthwise multiplier 2 stride 2 clip"},
+    {1, 7, 15, 15, 7, 5, 7, 1, 2, 1, fb::Activation::None, false, "depthwise 5x5 per-tensor weights"},
+    {1, 40, 12, 11, 40, 3, 40, 1, 2, 2, fb::Activation::Relu, true, "depthwise dilated"},
+    {1, 5, 6, 6, 7, 1, 1, 1, 0, 1, fb::Activation::None, true, "pointwise"},
+    {2, 37, 9, 11, 45, 1, 1, 1, 0, 1, fb::Activation::Clip, false, "pointwise per-tensor weights clip"},
+    {1, 9, 5, 6, 33, 1, 1, 2, 0, 1, fb::Activation::None, true, "1x1 stride 2 (im2col)"},
+    {1, 3, 12, 12, 4, 3, 1, 1, 2, 2, fb::Activation::Relu, true, "dilated"},
+    {1, 24, 28, 28, 40, 3, 1, 1, 1, 1, fb::Activation::Relu, true, "large enough for threads"},
+    {1, 64, 14, 14, 64, 3, 64, 1, 1, 1, fb::Activation::Relu, true, "depthwise large"},
+    {1, 96, 20, 20, 200, 1, 1, 1, 0, 1, fb::Activation::None, true, "pointwise large"},
+    {1, 16, 33, 31, 32, 1, 1, 1, 0, 1, fb::Activation::Relu, true, "pointwise many pixels"},
+};
+
+struct PoolCase {
+  Shape x, y;
+  int k, s, p;
+  bool include_pad, ceil;
+  const char* name;
+};
+// The int8 AveragePool cases, run NCHW against the reference and channels-last against both.
+const PoolCase kPoolCases[] = {
+    {Shape{2, 3, 9, 8}, Shape{2, 3, 5, 4}, 3, 2, 1, false, false, "3x3 s2 p1"},
+    {Shape{2, 3, 9, 8}, Shape{2, 3, 5, 4}, 3, 2, 1, true, false, "3x3 s2 p1 include pad"},
+    {Shape{2, 19, 9, 8}, Shape{2, 19, 5, 4}, 3, 2, 1, true, false, "3x3 s2 p1 include pad, 19 channels"},
+    {Shape{1, 48, 14, 14}, Shape{1, 48, 14, 14}, 3, 1, 1, false, false, "poolformer 3x3 s1 p1"},
+    {Shape{1, 5, 10, 11}, Shape{1, 5, 5, 5}, 3, 2, 0, false, true, "ceil mode"},
+    {Shape{1, 4, 12, 12}, Shape{1, 4, 4, 4}, 3, 3, 0, false, false, "non-overlapping"},
+    {Shape{1, 64, 28, 28}, Shape{1, 64, 14, 14}, 2, 2, 0, false, false, "2x2 s2 large"},
+};
+fb::NodeOptionsUnion pool_options(const PoolCase& cs, bool channels_last) {
+  fb::NodeOptionsUnion u;
+  auto* o = new fb::PoolOptionsT;
+  o->kernel_shape = {cs.k, cs.k};
+  o->strides = {cs.s, cs.s};
+  o->dilations = {1, 1};
+  o->pads = {cs.p, cs.p, cs.p, cs.p};
+  o->count_include_pad = cs.include_pad;
+  o->ceil_mode = cs.ceil;
+  o->channels_last = channels_last;
+  u.type = fb::NodeOptions::PoolOptions;
+  u.value = o;
+  return u;
+}
+
 }  // namespace
 
 TEST_CASE("int8 Conv on the CPU backend is bit-exact with the reference (GEMM, pointwise, im2col, groups, depthwise)") {
   MESSAGE("int8 micro-kernel in use: " << std::string(cpu::simd::q8_kernels().name));
   std::mt19937 rng(7);
-  struct Case {
-    int64_t n, c, h, w, m, k;
-    int group, stride, pad, dil;
-    fb::Activation act;
-    bool per_channel;
-    const char* name;
-  } cases[] = {
-      {1, 3, 9, 11, 8, 3, 1, 1, 1, 1, fb::Activation::None, true, "3x3 pad 1"},
-      {2, 5, 13, 7, 19, 3, 1, 2, 1, 1, fb::Activation::Relu, true, "stride 2 relu, odd channels"},
-      {2, 4, 10, 7, 6, 3, 2, 2, 1, 1, fb::Activation::Relu, true, "grouped"},
-      {1, 8, 7, 9, 8, 3, 8, 1, 1, 1, fb::Activation::None, true, "depthwise"},
-      {2, 6, 8, 8, 12, 3, 6, 2, 1, 1, fb::Activation::Clip, true, "depthwise multiplier 2 stride 2 clip"},
-      {1, 7, 15, 15, 7, 5, 7, 1, 2, 1, fb::Activation::None, false, "depthwise 5x5 per-tensor weights"},
-      {1, 5, 6, 6, 7, 1, 1, 1, 0, 1, fb::Activation::None, true, "pointwise"},
-      {2, 37, 9, 11, 45, 1, 1, 1, 0, 1, fb::Activation::Clip, false, "pointwise per-tensor weights clip"},
-      {1, 9, 5, 6, 33, 1, 1, 2, 0, 1, fb::Activation::None, true, "1x1 stride 2 (im2col)"},
-      {1, 3, 12, 12, 4, 3, 1, 1, 2, 2, fb::Activation::Relu, true, "dilated"},
-      {1, 24, 28, 28, 40, 3, 1, 1, 1, 1, fb::Activation::Relu, true, "large enough for threads"},
-      {1, 64, 14, 14, 64, 3, 64, 1, 1, 1, fb::Activation::Relu, true, "depthwise large"},
-      {1, 96, 20, 20, 200, 1, 1, 1, 0, 1, fb::Activation::None, true, "pointwise large"},
-  };
-  for (const Case& cs : cases) {
+  for (const ConvCase& cs : kConvCases) {
     const int64_t span = cs.dil * (cs.k - 1) + 1;
     const Shape xs{cs.n, cs.c, cs.h, cs.w}, ws{cs.m, cs.c / cs.group, cs.k, cs.k};
     const Shape ys{cs.n, cs.m, (cs.h + 2 * cs.pad - span) / cs.stride + 1, (cs.w + 2 * cs.pad - span) / cs.stride + 1};
@@ -526,32 +565,10 @@ TEST_CASE("int8 QuantizeLinear / DequantizeLinear, Add / Sub / Mul, Relu / Clip 
 
 TEST_CASE("int8 AveragePool / GlobalAveragePool on the CPU backend are bit-exact with the reference") {
   std::mt19937 rng(10);
-  struct Case {
-    Shape x, y;
-    int k, s, p;
-    bool include_pad, ceil;
-    const char* name;
-  } cases[] = {
-      {Shape{2, 3, 9, 8}, Shape{2, 3, 5, 4}, 3, 2, 1, false, false, "3x3 s2 p1"},
-      {Shape{2, 3, 9, 8}, Shape{2, 3, 5, 4}, 3, 2, 1, true, false, "3x3 s2 p1 include pad"},
-      {Shape{1, 48, 14, 14}, Shape{1, 48, 14, 14}, 3, 1, 1, false, false, "poolformer 3x3 s1 p1"},
-      {Shape{1, 5, 10, 11}, Shape{1, 5, 5, 5}, 3, 2, 0, false, true, "ceil mode"},
-      {Shape{1, 4, 12, 12}, Shape{1, 4, 4, 4}, 3, 3, 0, false, false, "non-overlapping"},
-  };
-  for (const Case& cs : cases) {
+  for (const PoolCase& cs : kPoolCases) {
     QPtr x = act(rng, cs.x, 0.03f, static_cast<int>(rng() % 256) - 128);
     QPtr y = out8(cs.y, 0.02f, static_cast<int>(rng() % 100) - 50);
-    fb::NodeOptionsUnion u;
-    auto* o = new fb::PoolOptionsT;
-    o->kernel_shape = {cs.k, cs.k};
-    o->strides = {cs.s, cs.s};
-    o->dilations = {1, 1};
-    o->pads = {cs.p, cs.p, cs.p, cs.p};
-    o->count_include_pad = cs.include_pad;
-    o->ceil_mode = cs.ceil;
-    u.type = fb::NodeOptions::PoolOptions;
-    u.value = o;
-    check_node(OpType::AveragePool, u, {x.get()}, *y, cs.name);
+    check_node(OpType::AveragePool, pool_options(cs, false), {x.get()}, *y, cs.name);
   }
   fb::NodeOptionsUnion none;
   for (const Shape& s : {Shape{2, 5, 6, 7}, Shape{1, 130, 16, 16}}) {
@@ -621,33 +638,7 @@ TEST_CASE("int8 element-wise activation tables (Activation, Sigmoid, Tanh, HardS
 
 TEST_CASE("int8 channels_last Conv on the CPU backend: bit-exact with the reference and with NCHW") {
   std::mt19937 rng(21);
-  struct Case {
-    int64_t n, c, h, w, m, k;
-    int group, stride, pad, dil;
-    fb::Activation act;
-    bool per_channel;
-    const char* name;
-  } cases[] = {
-      {1, 3, 9, 11, 8, 3, 1, 1, 1, 1, fb::Activation::None, true, "3x3 pad 1 (stem-like, 3 channels)"},
-      {2, 5, 13, 7, 19, 3, 1, 2, 1, 1, fb::Activation::Relu, true, "3x3 stride 2 relu, odd channels"},
-      {1, 16, 15, 17, 24, 3, 1, 2, 1, 1, fb::Activation::Clip, true, "3x3 stride 2 clip"},
-      {2, 4, 10, 7, 6, 3, 2, 2, 1, 1, fb::Activation::Relu, true, "grouped"},
-      {1, 8, 7, 9, 12, 1, 4, 1, 0, 1, fb::Activation::None, true, "grouped pointwise"},
-      {1, 8, 7, 9, 8, 3, 8, 1, 1, 1, fb::Activation::None, true, "depthwise"},
-      {2, 21, 9, 8, 21, 3, 21, 2, 1, 1, fb::Activation::Relu, true, "depthwise stride 2 odd channels"},
-      {2, 6, 8, 8, 12, 3, 6, 2, 1, 1, fb::Activation::Clip, true, "depthwise multiplier 2 stride 2 clip"},
-      {1, 7, 15, 15, 7, 5, 7, 1, 2, 1, fb::Activation::None, false, "depthwise 5x5 per-tensor weights"},
-      {1, 40, 12, 11, 40, 3, 40, 1, 2, 2, fb::Activation::Relu, true, "depthwise dilated"},
-      {1, 5, 6, 6, 7, 1, 1, 1, 0, 1, fb::Activation::None, true, "pointwise"},
-      {2, 37, 9, 11, 45, 1, 1, 1, 0, 1, fb::Activation::Clip, false, "pointwise per-tensor weights clip"},
-      {1, 9, 5, 6, 33, 1, 1, 2, 0, 1, fb::Activation::None, true, "1x1 stride 2 (im2col)"},
-      {1, 3, 12, 12, 4, 3, 1, 1, 2, 2, fb::Activation::Relu, true, "dilated"},
-      {1, 24, 28, 28, 40, 3, 1, 1, 1, 1, fb::Activation::Relu, true, "large enough for threads"},
-      {1, 64, 14, 14, 64, 3, 64, 1, 1, 1, fb::Activation::Relu, true, "depthwise large"},
-      {1, 96, 20, 20, 200, 1, 1, 1, 0, 1, fb::Activation::None, true, "pointwise large"},
-      {1, 16, 33, 31, 32, 1, 1, 1, 0, 1, fb::Activation::Relu, true, "pointwise many pixels"},
-  };
-  for (const Case& cs : cases) {
+  for (const ConvCase& cs : kConvCases) {
     const int64_t span = cs.dil * (cs.k - 1) + 1;
     const Shape xs{cs.n, cs.c, cs.h, cs.w}, ws{cs.m, cs.c / cs.group, cs.k, cs.k};
     const Shape ys{cs.n, cs.m, (cs.h + 2 * cs.pad - span) / cs.stride + 1, (cs.w + 2 * cs.pad - span) / cs.stride + 1};
@@ -678,36 +669,10 @@ TEST_CASE("int8 channels_last Conv on the CPU backend: bit-exact with the refere
 
 TEST_CASE("int8 channels_last AveragePool and ReduceMean (the NHWC global pool) on the CPU backend are bit-exact") {
   std::mt19937 rng(22);
-  struct Case {
-    Shape x, y;
-    int k, s, p;
-    bool include_pad, ceil;
-    const char* name;
-  } cases[] = {
-      {Shape{2, 3, 9, 8}, Shape{2, 3, 5, 4}, 3, 2, 1, false, false, "3x3 s2 p1"},
-      {Shape{2, 19, 9, 8}, Shape{2, 19, 5, 4}, 3, 2, 1, true, false, "3x3 s2 p1 include pad"},
-      {Shape{1, 48, 14, 14}, Shape{1, 48, 14, 14}, 3, 1, 1, false, false, "poolformer 3x3 s1 p1"},
-      {Shape{1, 5, 10, 11}, Shape{1, 5, 5, 5}, 3, 2, 0, false, true, "ceil mode"},
-      {Shape{1, 64, 28, 28}, Shape{1, 64, 14, 14}, 2, 2, 0, false, false, "2x2 s2 large"},
-  };
-  for (const Case& cs : cases) {
+  for (const PoolCase& cs : kPoolCases) {
     QPtr x = act(rng, cs.x, 0.03f, static_cast<int>(rng() % 256) - 128);
     QPtr y = out8(cs.y, 0.02f, static_cast<int>(rng() % 100) - 50);
-    auto make = [&](bool cl) {
-      fb::NodeOptionsUnion u;
-      auto* o = new fb::PoolOptionsT;
-      o->kernel_shape = {cs.k, cs.k};
-      o->strides = {cs.s, cs.s};
-      o->dilations = {1, 1};
-      o->pads = {cs.p, cs.p, cs.p, cs.p};
-      o->count_include_pad = cs.include_pad;
-      o->ceil_mode = cs.ceil;
-      o->channels_last = cl;
-      u.type = fb::NodeOptions::PoolOptions;
-      u.value = o;
-      return u;
-    };
-    check_channels_last(OpType::AveragePool, make(false), make(true), *x, {}, *y, cs.name);
+    check_channels_last(OpType::AveragePool, pool_options(cs, false), pool_options(cs, true), *x, {}, *y, cs.name);
   }
   // ReduceMean over axes 1, 2 of [N, H, W, C] == GlobalAveragePool of the NCHW tensor.
   for (const Shape& s : {Shape{2, 5, 6, 7}, Shape{1, 300, 16, 16}}) {
