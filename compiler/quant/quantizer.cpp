@@ -335,11 +335,19 @@ Status quantize_compiled(Compiled& c, const CalibrationSet& data, const Quantize
   rep->drop = best_m.drop;
 
   // --- report
+  // A node of the int8 set that the rewrite left in fp32 (an Attention whose bias does not fit the
+  // int8 score grid, rewrite.cpp) still produces its float output itself.
+  std::set<std::string> left_fp32;
+  for (const auto& m : best->nodes())
+    if (m->op != OpType::QuantizeLinear && m->op != OpType::DequantizeLinear)
+      for (const ir::Value* v : m->outputs)
+        if (v && v->dtype == DType::Float32) left_fp32.insert(v->name);
   for (const ir::Node* n : cand) {
     LayerReport lr;
     lr.name = n->name;
     lr.op = ops::op_name(n->op);
-    lr.precision = int8.count(n) ? "int8" : "fp32";
+    const bool rewritten = !left_fp32.count(n->outputs[0]->name);
+    lr.precision = int8.count(n) && rewritten ? "int8" : "fp32";
     const ir::Value* y = n->outputs[0];
     lr.lo = ranges[y].lo;
     lr.hi = ranges[y].hi;
@@ -349,7 +357,9 @@ Status quantize_compiled(Compiled& c, const CalibrationSet& data, const Quantize
     lr.scale = s;
     lr.zero_point = z;
     lr.sqnr_db = sens.count(n) ? sens[n] : NAN;  // not measured (no --report, budget held)
-    lr.reason = backed_off.count(n) ? "kept fp32: most sensitive while over the error budget" : std::string("range by ") + method_name(chosen[y]);
+    lr.reason = backed_off.count(n) ? "kept fp32: most sensitive while over the error budget"
+                : !rewritten            ? "kept fp32: its bias does not fit the int8 score range"
+                                        : std::string("range by ") + method_name(chosen[y]);
     rep->layers.push_back(lr);
   }
   rep->int8_nodes = 0;

@@ -6,6 +6,7 @@
 
 #include "core/quant.h"
 #include "passes/pass.h"
+#include "reference/ops/attention_q8.h"
 
 namespace tern::compiler::quant {
 
@@ -87,10 +88,11 @@ bool is_quantizable(const ir::Node& n) {
       return is_f32_act(in(0));
     case OpType::ReduceMean:  // the layout pass's NHWC GlobalAveragePool (axes 1, 2): one contiguous run
       return is_f32_act(in(0)) && n.inputs.size() == 1 && n.options.value && contiguous_axes(n);
-    case OpType::Attention: {  // Q, K, V activations, no bias (reference attention_q8.h)
+    case OpType::Attention: {  // Q, K, V activations, a constant bias or none (reference attention_q8.h)
+      // (Whether the bias fits the int8 score grid depends on the scales: decided in quantize_node.)
       const auto* o = opts<fb::AttentionOptionsT>(n);
-      return is_f32_act(in(0)) && is_f32_act(in(1)) && is_f32_act(in(2)) && !in(3) && o && o->scale > 0.0f &&
-             std::isfinite(o->scale);
+      return is_f32_act(in(0)) && is_f32_act(in(1)) && is_f32_act(in(2)) && (!in(3) || is_f32_const(in(3))) && o &&
+             o->scale > 0.0f && std::isfinite(o->scale);
     }
     default:
       return false;
@@ -334,6 +336,26 @@ struct Builder {
     return q;
   }
 
+  // The int32 bias of an int8 Attention (reference attention_q8.h): B = round(b / step), step =
+  // s_q s_k scale (the score grid), same shape, the step recorded as its scale. Null where it does
+  // not fit: a value not finite or beyond +-kMaxBias steps (in practice a mask of -1e9 or -inf).
+  ir::Value* attention_bias_q(ir::Value* b, double step) {
+    const float* p = b->as<float>();
+    const int64_t n = b->shape.numel();
+    if (!(static_cast<float>(step) > 0.0f)) return nullptr;
+    std::vector<uint8_t> bytes(static_cast<size_t>(n) * 4);
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = std::nearbyint(static_cast<double>(p[i]) / step);
+      if (!(std::fabs(v) <= ref::attq8::kMaxBias)) return nullptr;  // (NaN too)
+      const int32_t q = static_cast<int32_t>(v);
+      std::memcpy(bytes.data() + i * 4, &q, 4);
+    }
+    ir::Value* q = g.add_constant(g.unique_name(b->name + "_q"), DType::Int32, b->shape, std::move(bytes));
+    q->q_scale = {static_cast<float>(step)};
+    q->q_zero_point = {0};
+    return q;
+  }
+
   // Replaces the node's float output by an int8 one with the output's calibrated quantization
   // (or the given one), recording the float -> int8 mapping.
   void set_output(ir::Node& n, const float* scale = nullptr, const int64_t* zp = nullptr, size_t index = 0) {
@@ -408,7 +430,17 @@ struct Builder {
         ir::Value* kq = get_q(in(1));
         ir::Value* vq = get_q(in(2));
         if (!qq || !kq || !vq) return;
+        ir::Value* bq = nullptr;
+        if (in(3)) {
+          // A bias beyond the int8 score range (or a depth beyond the biased kernels' exact range)
+          // leaves the node fp32: its inputs and output stay float (the QuantizeLinears just made,
+          // if unused, go with remove_dead).
+          const double step = static_cast<double>(qq->q_scale[0]) * kq->q_scale[0] * opts<fb::AttentionOptionsT>(n)->scale;
+          const Shape& qs = in(0)->shape;
+          if (qs[qs.rank - 1] > ref::attq8::kMaxBiasedDepth || !(bq = attention_bias_q(in(3), step))) return;
+        }
         n.inputs = {qq, kq, vq};
+        if (bq) n.inputs.push_back(bq);
         set_output(n);
         return;
       }

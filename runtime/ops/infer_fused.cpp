@@ -48,10 +48,13 @@ Status infer_attention(const InferContext& c) {
                    v.shape.str().c_str());
   if (q.dtype != DType::Float32 && q.dtype != DType::Float16 && q.dtype != DType::Int8)
     return c.unsupported("Q is %s; Attention takes float32, float16 or int8", dtype_name(q.dtype));
-  if (q.dtype == DType::Int8 && bias)  // int8: docs/quantization-scheme.md "int8 Attention"
-    return c.unsupported("int8 Attention takes no bias input");
-  if (k.dtype != q.dtype || v.dtype != q.dtype || (bias && bias->dtype != q.dtype))
-    return c.error("Q, K, V and bias must share one dtype (Q is %s)", dtype_name(q.dtype));
+  if (k.dtype != q.dtype || v.dtype != q.dtype)
+    return c.error("Q, K and V must share one dtype (Q is %s)", dtype_name(q.dtype));
+  // int8: the bias is int32 in units of the score grid (docs/quantization-scheme.md "int8 Attention")
+  const DType bias_dtype = q.dtype == DType::Int8 ? DType::Int32 : q.dtype;
+  if (bias && bias->dtype != bias_dtype)
+    return c.error("the bias is %s; Attention with %s Q takes a %s bias", dtype_name(bias->dtype), dtype_name(q.dtype),
+                   dtype_name(bias_dtype));
   const int64_t lq = q.shape[q.shape.rank - 2], d = q.shape[q.shape.rank - 1];
   const int64_t kd = o->k_transposed ? k.shape[k.shape.rank - 2] : k.shape[k.shape.rank - 1];
   const int64_t lk = o->k_transposed ? k.shape[k.shape.rank - 1] : k.shape[k.shape.rank - 2];

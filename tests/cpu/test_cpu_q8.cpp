@@ -27,6 +27,7 @@
 #include "support/harness.h"
 #include "support/q8_tensors.h"
 #include "reference/kernel.h"
+#include "reference/ops/attention_q8.h"
 
 using namespace tern;
 using namespace tern::test::q8;
@@ -805,12 +806,16 @@ fb::NodeOptionsUnion attention_opts(float scale, bool k_transposed) {
 
 TEST_CASE("int8 Attention on the CPU backend is bit-exact with the reference") {
   std::mt19937 rng(91);
+  // With a bias (b.rank > 0): a constant int32 tensor of values in +-b_range (score-grid steps),
+  // broadcast to the logits; the extreme-bytes variant puts every value at +-b_range.
   struct Case {
     Shape q, k, v, y;
     bool kt;
     float s_q, s_k, scale;
     int z_q, z_k, z_v;
     const char* what;
+    Shape b = {};
+    int32_t b_range = 0;
   };
   const Case cases[] = {
       {Shape{2, 3, 17, 16}, Shape{2, 3, 19, 16}, Shape{2, 3, 19, 16}, Shape{2, 3, 17, 16}, false, 0.03f, 0.02f, 0.25f, 3, -7, 0, "D 16, Lk 19"},
@@ -824,6 +829,23 @@ TEST_CASE("int8 Attention on the CPU backend is bit-exact with the reference") {
       {Shape{1, 2, 12, 16}, Shape{1, 2, 13, 16}, Shape{1, 2, 13, 16}, Shape{1, 2, 12, 16}, false, 1e-5f, 1e-5f, 0.1f, 0, 0, 0, "tiny logits (uniform)"},
       {Shape{1, 2, 12, 16}, Shape{1, 2, 13, 16}, Shape{1, 2, 13, 16}, Shape{1, 2, 12, 16}, false, 0.01f, 0.01f, 0.5f, -128, 127, -128, "zero points at the ends"},
       {Shape{1, 1, 5, 3}, Shape{1, 1, 1, 3}, Shape{1, 1, 1, 3}, Shape{1, 1, 5, 3}, false, 0.1f, 0.1f, 0.5f, 0, 0, 0, "one key"},
+      {Shape{2, 3, 17, 16}, Shape{2, 3, 19, 16}, Shape{2, 3, 19, 16}, Shape{2, 3, 17, 16}, false, 0.03f, 0.02f, 0.25f, 3, -7, 0,
+       "bias [H, Lq, Lk]", Shape{3, 17, 19}, 20000},
+      {Shape{1, 3, 40, 64}, Shape{1, 3, 64, 50}, Shape{1, 3, 50, 64}, Shape{1, 3, 40, 64}, true, 0.02f, 0.02f, 0.125f, -5, 9, 4,
+       "bias [1, H, Lq, Lk], K^T", Shape{1, 3, 40, 50}, 20000},
+      {Shape{1, 8, 49, 32}, Shape{1, 8, 32, 49}, Shape{1, 8, 49, 128}, Shape{1, 8, 49, 128}, true, 0.03f, 0.03f, 0.1768f, 2, -3, 1,
+       "EfficientFormer-L1 shapes, bias [H, N, N]", Shape{8, 49, 49}, 30000},
+      {Shape{1, 2, 33, 64}, Shape{1, 2, 45, 64}, Shape{1, 2, 45, 64}, Shape{1, 2, 33, 64}, false, 0.02f, 0.03f, 0.125f, 0, 0, 0,
+       "bias large against the scores", Shape{2, 33, 45}, 50000000},
+      {Shape{2, 3, 10, 8}, Shape{3, 12, 8}, Shape{2, 1, 12, 8}, Shape{2, 3, 10, 8}, false, 0.04f, 0.04f, 0.35f, 1, 2, 3,
+       "broadcast batch, bias [Lk]", Shape{12}, 5000},
+      {Shape{2, 3, 10, 8}, Shape{3, 12, 8}, Shape{2, 1, 12, 8}, Shape{2, 3, 10, 8}, false, 0.04f, 0.04f, 0.35f, 1, 2, 3,
+       "broadcast batch, bias [2, 1, Lq, 1]", Shape{2, 1, 10, 1}, 5000},
+      {Shape{1, 1, 300, 24}, Shape{1, 1, 300, 24}, Shape{1, 1, 300, 40}, Shape{1, 1, 300, 40}, false, 0.02f, 0.03f, 0.2f, -3, 5, -9,
+       "several row blocks, bias [Lq, Lk]", Shape{300, 300}, 20000},
+      // the exact-int32 bounds of attention_q8.h: the largest biased depth, bias at +-2^29
+      {Shape{1, 1, 9, 8192}, Shape{1, 1, 10, 8192}, Shape{1, 1, 10, 8}, Shape{1, 1, 9, 8}, false, 1e-3f, 1e-3f, 0.01f, -128, 127, 0,
+       "depth 8192, bias at the limit", Shape{9, 10}, ref::attq8::kMaxBias},
   };
   for (const Case& c : cases) {
     for (int variant = 0; variant < 2; ++variant) {  // 1: extreme bytes, Q all at z_q in the first rows (equal logits)
@@ -834,8 +856,80 @@ TEST_CASE("int8 Attention on the CPU backend is bit-exact with the reference") {
           for (auto& byte : t->bytes) byte = static_cast<uint8_t>(rng() % 2 ? 0x80 : 0x7F);
         for (int64_t i = 0; i < c.q[c.q.rank - 1] * 2 && i < c.q.numel(); ++i) q->bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(static_cast<int8_t>(c.z_q));
       }
-      check_node(OpType::Attention, attention_opts(c.scale, c.kt), {q.get(), k.get(), v.get()}, *y,
+      QPtr b;
+      if (c.b.rank) {
+        b = std::make_unique<QTensor>();
+        b->dtype = DType::Int32;
+        b->shape = c.b;
+        b->constant = true;
+        b->bytes.resize(static_cast<size_t>(c.b.numel()) * 4);
+        const uint32_t span = 2u * static_cast<uint32_t>(c.b_range) + 1;
+        for (int64_t i = 0; i < c.b.numel(); ++i) {
+          const int32_t x = variant ? (rng() % 2 ? c.b_range : -c.b_range) : static_cast<int32_t>(static_cast<int64_t>(rng() % span) - c.b_range);
+          std::memcpy(b->bytes.data() + i * 4, &x, 4);
+        }
+      }
+      check_node(OpType::Attention, attention_opts(c.scale, c.kt), {q.get(), k.get(), v.get(), b.get()}, *y,
                  std::string(c.what) + (variant ? " (extreme bytes)" : ""));
     }
   }
+}
+
+TEST_CASE("int8 Attention: a bias that is not constant, or beyond +-2^29, is left to the reference (which refuses the latter)") {
+  std::mt19937 rng(92);
+  const Shape sq{1, 2, 5, 8}, sb{2, 5, 6};
+  QPtr q = act(rng, sq, 0.03f, 1), k = act(rng, Shape{1, 2, 6, 8}, 0.03f, -2), v = act(rng, Shape{1, 2, 6, 8}, 0.03f, 0);
+  QPtr y = out8(sq, 0.02f, 0);
+  auto b = std::make_unique<QTensor>();
+  b->dtype = DType::Int32;
+  b->shape = sb;
+  b->bytes.assign(static_cast<size_t>(sb.numel()) * 4, 0);
+  const fb::NodeOptionsUnion opts = attention_opts(0.35f, false);
+  auto cpu_takes = [&](bool constant) {
+    std::vector<QTensor*> ins = {q.get(), k.get(), v.get(), b.get(), y.get()};
+    b->constant = constant;
+    for (QTensor* t : ins) t->finish();
+    std::vector<TensorRef> tensors;
+    std::vector<uint8_t> is_const;
+    for (QTensor* t : ins) tensors.push_back(t->ref), is_const.push_back(t->constant ? 1 : 0);
+    const int32_t in_idx[4] = {0, 1, 2, 3}, out_idx = 4;
+    NodeView nv;
+    nv.name = "test";
+    nv.op = OpType::Attention;
+    nv.options = &opts;
+    nv.inputs = in_idx;
+    nv.outputs = std::span<const int32_t>(&out_idx, 1);
+    std::vector<const TensorRef*> ip = {&tensors[0], &tensors[1], &tensors[2], &tensors[3]}, op_ = {&tensors[4]};
+    auto th = cpu::Threads::create(1);
+    REQUIRE(th.is_ok());
+    cpu::Context ctx;
+    ctx.num_threads = 1;
+    ctx.threads = th.value().get();
+    auto kr = cpu::create_kernel(ctx, nv, ip, op_, is_const);
+    REQUIRE_MESSAGE(kr.is_ok(), kr.status().message());
+    return kr.value() != nullptr;
+  };
+  auto ref_runs = [&] {
+    const TensorRef* in_refs[4] = {&q->ref, &k->ref, &v->ref, &b->ref};
+    const TensorRef* out_ref = &y->ref;
+    ref::KernelContext kc;
+    kc.node_name = "test";
+    kc.op = OpType::Attention;
+    kc.options = &opts;
+    kc.inputs = in_refs;
+    kc.outputs = {&out_ref, 1};
+    return ref::run_node_once(kc);
+  };
+  CHECK(cpu_takes(true));
+  CHECK_FALSE(cpu_takes(false));
+  int32_t x = ref::attq8::kMaxBias;
+  std::memcpy(b->bytes.data() + 8, &x, 4);
+  CHECK(cpu_takes(true));
+  CHECK(ref_runs().is_ok());
+  x = -ref::attq8::kMaxBias - 1;
+  std::memcpy(b->bytes.data() + 8, &x, 4);
+  CHECK_FALSE(cpu_takes(true));
+  Status s = ref_runs();
+  CHECK_FALSE(s.is_ok());
+  CHECK(s.message().find("beyond") != std::string::npos);
 }

@@ -420,19 +420,48 @@ TEST_CASE("int8 Attention: probabilities and outputs within the documented error
       CHECK(worst <= 1e-6);
     }
   }
+  // With a bias (Shape{} for none, else a constant float tensor broadcast to the logits, of values
+  // in +-bias_spread, some set to -mask where mask > 0): B = round(b / (s_q s_k scale)) as
+  // compiler/quant/rewrite.cpp makes it; the float op gets the original b.
   struct Case {
     Shape q, k, v;
     bool kt;
     float scale, spread;
+    Shape b = {};
+    float bias_spread = 0, mask = 0;
   };
   const Case cases[] = {{Shape{2, 3, 9, 16}, Shape{2, 3, 11, 16}, Shape{2, 3, 11, 8}, false, 0.25f, 1.0f},
                         {Shape{1, 2, 20, 64}, Shape{1, 2, 64, 30}, Shape{1, 2, 30, 64}, true, 0.125f, 1.5f},
                         {Shape{3, 7, 5}, Shape{1, 13, 5}, Shape{3, 13, 3}, false, 0.45f, 3.0f},
-                        {Shape{1, 1, 6, 8}, Shape{1, 1, 6, 8}, Shape{1, 1, 6, 8}, false, 0.35f, 0.01f}};
+                        {Shape{1, 1, 6, 8}, Shape{1, 1, 6, 8}, Shape{1, 1, 6, 8}, false, 0.35f, 0.01f},
+                        // [H, Lq, Lk] (EfficientFormer's attention biases), [1, H, Lq, Lk] with K^T
+                        {Shape{2, 3, 9, 16}, Shape{2, 3, 11, 16}, Shape{2, 3, 11, 8}, false, 0.25f, 1.0f, Shape{3, 9, 11}, 1.5f},
+                        {Shape{1, 2, 20, 64}, Shape{1, 2, 64, 30}, Shape{1, 2, 30, 64}, true, 0.125f, 1.5f, Shape{1, 2, 20, 30}, 1.0f},
+                        // large against the scores (the bias decides), with mask-like -1000 entries
+                        {Shape{1, 2, 12, 16}, Shape{1, 2, 17, 16}, Shape{1, 2, 17, 8}, false, 0.25f, 0.5f, Shape{2, 12, 17}, 12.0f, 1000.0f},
+                        // one row for every query (b_is = 0), one column for every key (no effect)
+                        {Shape{3, 7, 5}, Shape{1, 13, 5}, Shape{3, 13, 3}, false, 0.45f, 3.0f, Shape{13}, 2.0f},
+                        {Shape{3, 7, 5}, Shape{1, 13, 5}, Shape{3, 13, 3}, false, 0.45f, 3.0f, Shape{3, 7, 1}, 2.0f}};
   for (const Case& c : cases) {
+    CAPTURE(c.b.str());
     QT& q = act(rnd(rng, c.q.numel(), -c.spread, c.spread * 0.7f), c.q);
     QT& k = act(rnd(rng, c.k.numel(), -c.spread * 0.8f, c.spread), c.k);
     QT& v = act(rnd(rng, c.v.numel(), -1.0f, 2.0f), c.v);
+    QT* fb_ = nullptr;  // the float bias and its int32 form
+    QT* qb = nullptr;
+    const double step = static_cast<double>(q.scale[0]) * k.scale[0] * c.scale;
+    if (c.b.rank) {
+      fb_ = &make(DType::Float32, c.b);
+      qb = &make(DType::Int32, c.b);
+      std::vector<float> bv = rnd(rng, c.b.numel(), -c.bias_spread, c.bias_spread);
+      for (int64_t i = 0; i < c.b.numel(); ++i) {
+        if (c.mask > 0 && i % 3 == 1) bv[static_cast<size_t>(i)] = -c.mask;
+        fb_->as<float>()[i] = bv[static_cast<size_t>(i)];
+        const double bq = std::nearbyint(bv[static_cast<size_t>(i)] / step);
+        REQUIRE(std::fabs(bq) <= ref::attq8::kMaxBias);
+        qb->as<int32_t>()[i] = static_cast<int32_t>(bq);
+      }
+    }
     fb::NodeOptionsUnion u;
     auto* o = new fb::AttentionOptionsT;
     o->scale = c.scale;
@@ -443,19 +472,20 @@ TEST_CASE("int8 Attention: probabilities and outputs within the documented error
     ys[ys.rank - 1] = c.v[c.v.rank - 1];
     for (int i = 0; i < ys.rank - 2; ++i) ys[i] = std::max(c.q[i], c.v[i]);
     QT& fy = make(DType::Float32, ys);
-    REQUIRE(run(OpType::Attention, u, {&real(q), &real(k), &real(v)}, fy).is_ok());
+    REQUIRE(run(OpType::Attention, u, {&real(q), &real(k), &real(v), fb_}, fy).is_ok());
     std::vector<float> fv(fy.as<float>(), fy.as<float>() + fy.n());
     QT& qy = act(fv, ys);
     std::fill(qy.bytes.begin(), qy.bytes.end(), 0);
-    Status s = run(OpType::Attention, u, {&q, &k, &v}, qy);
+    Status s = run(OpType::Attention, u, {&q, &k, &v, qb}, qy);
     REQUIRE_MESSAGE(s.is_ok(), s.message());
     QT& back = real(qy);
     QT& rv = real(v);
     float vmax = 0;
     for (int64_t i = 0; i < rv.n(); ++i) vmax = std::max(vmax, std::fabs(rv.as<float>()[i]));
     const int64_t lk = c.kt ? c.k[c.k.rank - 1] : c.k[c.k.rank - 2];
-    // |Y - y| <= s_y / 2 + max|v| (Lk / 65534 + 0.0041): the output rounding and the probabilities'.
-    const double bound = qy.scale[0] * 0.5001 + vmax * (lk / 65534.0 + 0.0041) + 1e-6;
+    // |Y - y| <= s_y / 2 + max|v| (Lk / 65534 + 0.0041): the output rounding and the probabilities'
+    // (the bias's rounding, half a step of the score grid per logit, adds ~step to the 0.0041).
+    const double bound = qy.scale[0] * 0.5001 + vmax * (lk / 65534.0 + 0.0041 + step) + 1e-6;
     double worst = 0, mean = 0;
     for (int64_t i = 0; i < fy.n(); ++i) {
       const double d = std::fabs(back.as<float>()[i] - fy.as<float>()[i]);

@@ -418,11 +418,15 @@ TEST_CASE("token-id models calibrate on integer arrays of the input's own dtype"
   std::remove((dir + "/tern_ids_calib_f.npy").c_str());
 }
 
-TEST_CASE("a self-attention block quantizes to an int8 Attention fed by int8 Split / Gather / Reshape / Transpose; with a mask it stays fp32") {
+TEST_CASE("a self-attention block quantizes to an int8 Attention fed by int8 Split / Gather / Reshape / Transpose, with or without a constant bias") {
   // x -> MatMul (qkv) -> Split -> Reshape/Transpose per head (or, variant 2, MobileViT's Reshape ->
-  // Transpose -> Gather) -> softmax(q k^T * c [+ mask]) v -> MatMul
-  for (int variant = 0; variant < 3; ++variant) {
-    const bool masked = variant == 1, gather = variant == 2;
+  // Transpose -> Gather) -> softmax(q k^T * c [+ bias]) v -> MatMul. The bias: variant 1 a constant
+  // mask [1, 1, 1, 8] (int8, with an int32 bias), variant 3 a constant [H, L, L] (EfficientFormer's
+  // attention biases; int8), variant 4 computed from the input (fp32), variant 5 a constant with
+  // -1e9 entries, beyond the int8 score range (fp32, reported so).
+  for (int variant = 0; variant < 6; ++variant) {
+    const bool gather = variant == 2, biased = variant == 1 || variant >= 3;
+    const bool int8 = variant <= 3;
     CAPTURE(variant);
     test::OnnxBuilder b(17);
     using A = test::OnnxBuilder::Attr;
@@ -449,7 +453,16 @@ TEST_CASE("a self-attention block quantizes to an int8 Attention fed by int8 Spl
       v = head(2, {0, 2, 1, 3});
     }
     std::string s = b.node("MatMul", {b.node("Mul", {q, b.scalar(0.35355339f)}), kt});
-    if (masked) s = b.node("Add", {s, b.random({1, 1, 1, 8}, -2, 0)});
+    if (variant == 1) s = b.node("Add", {s, b.random({1, 1, 1, 8}, -2, 0)});
+    std::vector<float> bias_vals(128);  // variant 3's [2, 8, 8]
+    for (size_t i = 0; i < bias_vals.size(); ++i) bias_vals[i] = 1.5f * std::sin(0.7f * static_cast<float>(i));
+    if (variant == 3) s = b.node("Add", {s, b.init({2, 8, 8}, bias_vals)});
+    if (variant == 4) s = b.node("Add", {s, b.node("Tanh", {b.node("MatMul", {x, b.random({16, 8}, -0.5f, 0.5f)})})});
+    if (variant == 5) {
+      std::vector<float> mask(64);
+      for (size_t i = 0; i < mask.size(); ++i) mask[i] = i % 8 > i / 8 ? -1e9f : 0.0f;  // causal
+      s = b.node("Add", {s, b.init({1, 1, 8, 8}, mask)});
+    }
     std::string o = b.node("MatMul", {b.node("Softmax", {s}, {A::i("axis", -1)}), v});
     std::string merged = b.node("Reshape", {b.node("Transpose", {o}, {A::list("perm", {0, 2, 1, 3})}), b.ints({1, 8, 16})});
     b.output(b.node("MatMul", {merged, b.random({16, 16}, -0.5f, 0.5f)}), 3);
@@ -463,9 +476,26 @@ TEST_CASE("a self-attention block quantizes to an int8 Attention fed by int8 Spl
       const DType in0 = plan8->tensors()[static_cast<size_t>(n.inputs[0])].dtype;
       if (n.op == OpType::Attention) {
         ++attention;
-        CHECK(n.inputs.size() == static_cast<size_t>(masked ? 4 : 3));
-        for (size_t i = 0; i < 3; ++i) CHECK(plan8->tensors()[static_cast<size_t>(n.inputs[i])].dtype == (masked ? DType::Float32 : DType::Int8));
-        CHECK(plan8->tensors()[static_cast<size_t>(n.outputs[0])].dtype == (masked ? DType::Float32 : DType::Int8));
+        REQUIRE(n.inputs.size() == static_cast<size_t>(biased ? 4 : 3));
+        for (size_t i = 0; i < 3; ++i) CHECK(plan8->tensors()[static_cast<size_t>(n.inputs[i])].dtype == (int8 ? DType::Int8 : DType::Float32));
+        CHECK(plan8->tensors()[static_cast<size_t>(n.outputs[0])].dtype == (int8 ? DType::Int8 : DType::Float32));
+        if (biased) {
+          const auto& bt = plan8->tensors()[static_cast<size_t>(n.inputs[3])];
+          CHECK(bt.dtype == (int8 ? DType::Int32 : DType::Float32));
+          CHECK(bt.storage == (variant == 4 ? fb::Storage::Arena : fb::Storage::Constant));
+        }
+        if (variant == 3) {  // B = round(b / (s_q s_k scale)), that step recorded as its scale
+          const auto& bt = plan8->tensors()[static_cast<size_t>(n.inputs[3])];
+          const auto& tq = plan8->tensors()[static_cast<size_t>(n.inputs[0])];
+          const auto& tk = plan8->tensors()[static_cast<size_t>(n.inputs[1])];
+          const float scale = static_cast<const fb::AttentionOptionsT*>(n.options.value)->scale;
+          const double step = static_cast<double>(tq.scales.at(0)) * tk.scales.at(0) * scale;
+          REQUIRE(bt.shape == Shape{2, 8, 8});
+          REQUIRE(bt.scales.size() == 1);
+          CHECK(bt.scales[0] == doctest::Approx(step).epsilon(1e-6));
+          const auto* bq = static_cast<const int32_t*>(bt.const_data);
+          for (size_t i = 0; i < bias_vals.size(); ++i) CHECK(std::fabs(bq[i] * step - bias_vals[i]) <= step * 0.5001);
+        }
       }
       if (n.op == OpType::Split && in0 == DType::Int8) ++int8_split;
       if (n.op == OpType::Gather && in0 == DType::Int8) ++int8_gather;
@@ -473,6 +503,11 @@ TEST_CASE("a self-attention block quantizes to an int8 Attention fed by int8 Spl
     CHECK(attention == 1);
     CHECK(int8_split == (gather ? 0 : 1));  // passthroughs: int8 either way
     CHECK(int8_gather == (gather ? 3 : 0));
+    for (const auto& l : qz.report.layers)
+      if (l.op == "Attention") {
+        CHECK(l.precision == (int8 ? "int8" : "fp32"));
+        if (variant == 5) CHECK(l.reason.find("bias") != std::string::npos);
+      }
     qo.int8_attention = false;  // (what `--target vulkan` sets)
     auto plan_vk = load(quantize(model, "tokens=1x8x16", 64, qo).bytes);
     for (const NodeDesc& n : plan_vk->nodes())

@@ -1,15 +1,17 @@
 // Attention on int8, bit-exact with the reference (backends/reference/ops/attention_q8.cpp; the
-// numerics are reference/ops/attention_q8.h): Q, K, V, Y int8 per tensor, no bias input.
+// numerics are reference/ops/attention_q8.h): Q, K, V, Y int8 per tensor, an optional constant
+// int32 bias (checked within +-2^29 once, at creation; any other bias goes to the reference).
 //
 // Both products run on int16 operands (x - z_x: the zero points are subtracted once, when the
 // operands are packed, so every sum is the reference's exact int32): first K^T and V of every
 // (batch, head) pair are packed in pairs of k (q8.h att_gemm) into scratch; then (pair, block of
 // query rows) tasks, split over the threads, each take their rows of Q to int16, S = Q K^T
-// (rows x Lk int32), the softmax rows to int16 probabilities (the ISA's att_softmax), O = P V
+// (rows x Lk int32), plus the bias rows, the softmax rows to int16 probabilities (the ISA's att_softmax), O = P V
 // (rows x Dv int32) and requantize O into Y. The score matrix exists only per row block, and run
 // allocates nothing. Where the table has att_qk_u8 (AVX-512 VNNI), Q K^T runs on bytes instead: K
 // packed as int8 in groups of 4 with its column term -(128 + z_q) sum_t k_jt, Q as q + 128; the
-// scores then differ from S by a per-row constant, which the softmax's d = max - S cancels exactly.
+// scores then differ from S by a per-row constant, which the softmax's d = max - S cancels exactly
+// (the bias, added after, does not change that: attention_q8.h bounds both sums).
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -28,7 +30,7 @@ constexpr size_t round_up(size_t v) { return (v + kAlign - 1) / kAlign * kAlign;
 constexpr int64_t round_to(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 struct Triple {
-  int64_t y, q, k, v;  // matrix index of the output and of each input (broadcast)
+  int64_t y, q, k, v, b;  // matrix index of the output and of each input (broadcast), bias included
 };
 
 class Q8AttentionKernel final : public CpuKernel {
@@ -39,6 +41,7 @@ class Q8AttentionKernel final : public CpuKernel {
     const int8_t* pk = k_->as<int8_t>();
     const int8_t* pv = v_->as<int8_t>();
     int8_t* py = y_->as<int8_t>();
+    const int32_t* pb = b_ ? b_->as<int32_t>() : nullptr;
     const int64_t nkv = static_cast<int64_t>(kv_.size());
     // Phase 1: every distinct (K, V) pair, packed: K^T as [Dp / 2][Lkp][2], V as [Lk2 / 2][Dvp][2].
     detail::for_parts(threads_, parts_, nkv, [&](int, int64_t lo, int64_t hi) {
@@ -139,6 +142,17 @@ class Q8AttentionKernel final : public CpuKernel {
           std::fill(q16 + rows * dp_, q16 + rows_p * dp_, int16_t{0});
           kt_->att_gemm(rows_p, lkp_, dp_ / 2, q16, dp_, kp, s32, lkp_);
         }
+        if (pb) {  // S' = S + B (exact: attention_q8.h)
+          const int32_t* bm = pb + tr.b * b_rows_ * b_cols_ + r0 * b_is_;
+          for (int64_t i = 0; i < rows; ++i) {
+            int32_t* sr = s32 + i * lkp_;
+            const int32_t* br = bm + i * b_is_;
+            if (b_js_ == 1)
+              for (int64_t j = 0; j < lk_; ++j) sr[j] += br[j];
+            else
+              for (int64_t j = 0; j < lk_; ++j) sr[j] += br[0];
+          }
+        }
         for (int64_t i = 0; i < rows; ++i) {
           int16_t* pr = p16 + i * lk2_;
           kt_->att_softmax(s32 + i * lkp_, lk_, c256_, s32 + i * lkp_, pr);
@@ -158,7 +172,8 @@ class Q8AttentionKernel final : public CpuKernel {
   const simd::Q8Kernels* kt_ = nullptr;
   Threads* threads_ = nullptr;
   int parts_ = 1;
-  const TensorRef *q_ = nullptr, *k_ = nullptr, *v_ = nullptr, *y_ = nullptr;
+  const TensorRef *q_ = nullptr, *k_ = nullptr, *v_ = nullptr, *y_ = nullptr, *b_ = nullptr;
+  int64_t b_rows_ = 1, b_cols_ = 1, b_is_ = 0, b_js_ = 0;  // the bias's matrices and strides (reference attention_q8.cpp)
   int64_t lq_ = 0, lk_ = 0, d_ = 0, dv_ = 0, k_js_ = 0, k_ts_ = 0;
   int64_t dp_ = 0, dq_ = 0, lk2_ = 0, lkp_ = 0, dvp_ = 0, block_rows_ = 0;
   bool qk_u8_ = false;
@@ -174,14 +189,21 @@ class Q8AttentionKernel final : public CpuKernel {
 }  // namespace
 
 KernelResult create_q8_attention(const Context& ctx, const NodeView& node, TensorSpan in, TensorSpan out,
-                                 std::span<const uint8_t>) {
+                                 std::span<const uint8_t> is_constant) {
   const TensorRef* q = detail::at(in, 0);
   const TensorRef* k = detail::at(in, 1);
   const TensorRef* v = detail::at(in, 2);
   const TensorRef* y = detail::at(out, 0);
+  const TensorRef* bias = detail::at(in, 3);
   // Anything the reference would refuse (or reports an error for) goes to it.
-  if (!q8_kernels_enabled() || !q || !k || !v || !y || detail::at(in, 3) || !node.options || !node.options->value)
-    return std::unique_ptr<CpuKernel>();
+  if (!q8_kernels_enabled() || !q || !k || !v || !y || !node.options || !node.options->value) return std::unique_ptr<CpuKernel>();
+  if (bias) {  // a constant int32 one within +-2^29, checked here once (the reference checks every run)
+    if (bias->dtype != DType::Int32 || !detail::input_constant(node, is_constant, 3) || !bias->data)
+      return std::unique_ptr<CpuKernel>();
+    const int32_t* pb = bias->as<int32_t>();
+    for (int64_t i = 0, n = bias->numel(); i < n; ++i)
+      if (pb[i] < -ref::attq8::kMaxBias || pb[i] > ref::attq8::kMaxBias) return std::unique_ptr<CpuKernel>();
+  }
   for (const TensorRef* t : {q, k, v, y}) {
     if (!ref::has_quant(t) || t->quant->count != 1 || t->quant->zero_point[0] < quant::kQMin ||
         t->quant->zero_point[0] > quant::kQMax)
@@ -199,7 +221,8 @@ KernelResult create_q8_attention(const Context& ctx, const NodeView& node, Tenso
   const int64_t dk = o.k_transposed ? sk[sk.rank - 2] : sk[sk.rank - 1];
   if (dk != a.d_ || sv[sv.rank - 2] != a.lk_ || sy[sy.rank - 2] != a.lq_ || sy[sy.rank - 1] != a.dv_)
     return std::unique_ptr<CpuKernel>();
-  if (y->numel() == 0 || a.lk_ == 0 || a.d_ == 0 || a.d_ > ref::attq8::kMaxDepth || a.lk_ > ref::attq8::kMaxKeys)
+  if (y->numel() == 0 || a.lk_ == 0 || a.d_ == 0 || a.d_ > ref::attq8::kMaxDepth || a.lk_ > ref::attq8::kMaxKeys ||
+      (bias && a.d_ > ref::attq8::kMaxBiasedDepth))
     return std::unique_ptr<CpuKernel>();
   if (!ref::attq8::logit_step(ref::q_scale(*q), ref::q_scale(*k), o.scale, &a.c256_)) return std::unique_ptr<CpuKernel>();
   a.k_js_ = o.k_transposed ? 1 : a.d_;
@@ -214,9 +237,19 @@ KernelResult create_q8_attention(const Context& ctx, const NodeView& node, Tenso
 
   // Batch dims: the reference's broadcast walk, and the distinct (K, V) matrices it meets.
   const Shape bq = ref::batch_dims(sq), bk = ref::batch_dims(sk), bv = ref::batch_dims(sv), batch = ref::batch_dims(sy);
-  const Shape* ins[3] = {&bq, &bk, &bv};
-  ref::for_each_broadcast<3>(batch, ins, [&](int64_t ob, int64_t iq, int64_t ik, int64_t iv) {
-    a.triples_.push_back({ob, iq, ik, iv});
+  const Shape bb = bias ? ref::batch_dims(bias->shape) : Shape{};
+  if (bias) {
+    const Shape& bs = bias->shape;
+    a.b_rows_ = bs.rank >= 2 ? bs[bs.rank - 2] : 1;
+    a.b_cols_ = bs.rank >= 1 ? bs[bs.rank - 1] : 1;
+    if ((a.b_rows_ != 1 && a.b_rows_ != a.lq_) || (a.b_cols_ != 1 && a.b_cols_ != a.lk_)) return std::unique_ptr<CpuKernel>();
+    a.b_is_ = a.b_rows_ == 1 ? 0 : a.b_cols_;
+    a.b_js_ = a.b_cols_ == 1 ? 0 : 1;
+    a.b_ = bias;
+  }
+  const Shape* ins[4] = {&bq, &bk, &bv, &bb};
+  ref::for_each_broadcast<4>(batch, ins, [&](int64_t ob, int64_t iq, int64_t ik, int64_t iv, int64_t ib) {
+    a.triples_.push_back({ob, iq, ik, iv, ib});
     const std::pair<int64_t, int64_t> kv{ik, iv};
     auto it = std::find(a.kv_.begin(), a.kv_.end(), kv);
     if (it == a.kv_.end()) it = a.kv_.insert(a.kv_.end(), kv);

@@ -3,7 +3,8 @@
 // and its per-ISA softmax rows in cpu/simd/q8_*.cpp) follow bit for bit.
 //
 //   S_ij = sum_t (q_it - z_q)(k_jt - z_k)                       int32, exact
-//   d_ij = max_j S_ij - S_ij >= 0                               int32, exact
+//   S'_ij = S_ij + B_ij                                         int32, exact (B: the bias, or 0)
+//   d_ij = max_j S'_ij - S'_ij >= 0                             int32, exact
 //   u_ij = rint(min((float)d_ij * c256, 4096))                  c256 = (float)(s_q s_k scale 256)
 //   E_ij = rint(((H[u >> 8] * M[(u >> 4) & 15]) * L[u & 15]) * 2^22)    float products
 //          H[a] = (float)exp(-a) (H[16] = 0), M[b] = (float)exp(-b / 16), L[c] = (float)exp(-c / 256)
@@ -16,6 +17,14 @@
 // so the result is the same on every ISA, SIMD lane-wise or scalar. The exponential is exp(-x) on a
 // 1/256 grid of x < 16, as the product of three 16-entry float tables (register permutes in SIMD,
 // no gather) built by constant evaluation (no libm).
+//
+// The optional bias (input 3) is int32 in units of the score grid: B = round(b / (s_q s_k scale))
+// of the float bias b, quantized once by the compiler (compiler/quant/rewrite.cpp), broadcast to
+// [..., Lq, Lk] as the float bias is. Only S changes; every later step is the same. Its 0.5-step
+// rounding moves each logit by at most s_q s_k scale / 2 (a factor e^(s_q s_k scale) on a ratio of
+// two probabilities, at worst). With a bias the kernels take D <= kMaxBiasedDepth (|S| <=
+// 255^2 D < 2^29) and |B| <= kMaxBias = 2^29, so |S + B| < 2^30 and d < 2^31 stay exact, the
+// CPU kernel's VNNI scores (S shifted by a per-row constant, |.| <= 255 * 128 D < 2^28) included.
 //
 // P has 15 bits rather than 8: the products run on int16 operands anyway (cpu/simd/q8.h
 // att_gemm), so the finer probabilities cost nothing, and a uint8 P's rounding (0.5 / 255 per
@@ -37,6 +46,11 @@ constexpr int32_t kProbMax = 32767;  // P = 32767 softmax (int16): s_p = 1 / 327
 // far inside |O| <= 255 (32767 + Lk / 2) < 2^31: the kernels refuse larger ones.
 constexpr int64_t kMaxDepth = 16384;
 constexpr int64_t kMaxKeys = 32768;
+// With a bias input: half the depth, and the bias within +-2^29 (the compiler leaves an Attention
+// whose bias does not fit in fp32; the reference kernel refuses such a bias).
+constexpr int64_t kMaxBiasedDepth = 8192;
+constexpr int32_t kMaxBias = int32_t{1} << 29;
+static_assert(255 * 255 * kMaxBiasedDepth < int64_t{1} << 29 && 255 * 128 * kMaxBiasedDepth < int64_t{1} << 28);
 
 // (The functions below have internal linkage, as cpu/simd/q8_impl.h's: the per-ISA translation
 // units include this header with their own -m flags, and one shared inline copy could otherwise

@@ -35,8 +35,8 @@ inline void broadcast_strides(const Shape& in, const Shape& out, int64_t* stride
   }
 }
 
-// Iterates every element of `out` in row-major order, keeping the flat offsets into up to three
-// broadcast inputs. f(out_index, off0, off1, off2).
+// Iterates every element of `out` in row-major order, keeping the flat offsets into up to four
+// broadcast inputs. f(out_index, off0, off1, off2), or f(out_index, off0, off1, off2, off3) for N = 4.
 template <int N, typename F>
 void for_each_broadcast(const Shape& out, const Shape* const* ins, F&& f) {
   int64_t strides[N][kMaxRank];
@@ -50,6 +50,7 @@ void for_each_broadcast(const Shape& out, const Shape* const* ins, F&& f) {
     if constexpr (N == 1) f(o, off[0], 0, 0);
     if constexpr (N == 2) f(o, off[0], off[1], 0);
     if constexpr (N == 3) f(o, off[0], off[1], off[2]);
+    if constexpr (N == 4) f(o, off[0], off[1], off[2], off[3]);
     for (int d = r - 1; d >= 0; --d) {
       ++idx[d];
       for (int k = 0; k < N; ++k) off[k] += strides[k][d];
