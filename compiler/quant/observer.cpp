@@ -46,6 +46,24 @@ void Observer::observe_range(const float* x, int64_t n) {
   }
 }
 
+void Observer::merge_range(const Observer& other) {
+  if (!other.seen_) return;
+  if (!seen_) {
+    min_ = other.min_, max_ = other.max_;
+    seen_ = true;
+  } else {
+    min_ = std::min(min_, other.min_);
+    max_ = std::max(max_, other.max_);
+  }
+}
+
+void Observer::merge_histogram(const Observer& other) {
+  if (other.hist_.empty()) return;
+  if (hist_.empty()) hist_.assign(kBins, 0.0);
+  for (size_t b = 0; b < hist_.size(); ++b) hist_[b] += other.hist_[b];
+  total_ += other.total_;
+}
+
 void Observer::observe_histogram(const float* x, int64_t n) {
   if (hist_.empty()) hist_.assign(kBins, 0.0);
   const float width = max_ - min_;

@@ -27,6 +27,11 @@ class Observer {
   void observe_range(const float* x, int64_t n);
   // Pass 2 (after every observe_range): histogram over [min, max].
   void observe_histogram(const float* x, int64_t n);
+  // Combine observations of other samples: the result is the same as one observer seeing all of
+  // them, in any order (min / max; integer bin counts, exact in double). merge_histogram needs
+  // `other` to have the same range (a copy of this observer before its pass 2).
+  void merge_range(const Observer& other);
+  void merge_histogram(const Observer& other);
   float min() const { return min_; }
   float max() const { return max_; }
   bool seen() const { return seen_; }

@@ -3,18 +3,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <functional>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
-#if defined(TERN_WITH_CPU_BACKEND)
-#include "cpu/threading.h"
-#endif
 
 #include "core/quant.h"
 #include "ops/op_defs.h"
@@ -67,21 +66,66 @@ int threads_of(const QuantizeOptions& o) {
   return o.threads > 0 ? o.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
-// Output 0 of every run over the first `samples` samples.
-// Output 0 of the first `samples` samples, concatenated. `stop(all)`, if given, is asked after each
-// batch and ends the runs early when it returns true (a result that cannot meet the budget anymore).
+// Runs `fn(worker, batch)` for batches 0..batches-1 on `workers` threads (the caller is worker
+// 0), each batch once, in no fixed order; the first error stops the others and is returned, as
+// does `stop` becoming true. Independent runs, one thread each, use two cores better than one run
+// split over two (a small model's ops are too short to share), and the CPU kernels give the same
+// bytes at any thread count, so the results do not depend on the number of workers.
+Status parallel_batches(int workers, int64_t batches, const std::function<Status(int, int64_t)>& fn,
+                        const std::atomic<bool>* stop = nullptr) {
+  workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(workers, batches)));
+  std::atomic<int64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  Status first = Status::ok();
+  auto work = [&](int w) {
+    for (;;) {
+      if (failed.load() || (stop && stop->load())) return;
+      const int64_t b = next.fetch_add(1);
+      if (b >= batches) return;
+      Status st = fn(w, b);
+      if (!st.is_ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!failed.exchange(true)) first = std::move(st);
+        return;
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int w = 1; w < workers; ++w) pool.emplace_back(work, w);
+  work(0);
+  for (std::thread& t : pool) t.join();
+  return first;
+}
+
+// Output 0 of the runs over the first `samples` samples, concatenated in sample order; one
+// single-threaded executor per worker. `stop(batch, y)`, if given, sees each batch's output as it
+// completes (under a lock, in completion order) and ends the runs when it returns true (a result
+// that cannot meet the budget anymore); `done`, if given, then marks the batches that ran.
+using StopFn = std::function<bool(int64_t batch, const float* y)>;
 Result<std::vector<float>> run_outputs(const ir::Graph& g, const CalibrationSet& d, int64_t samples, const QuantizeOptions& o,
-                                       Progress* p = nullptr, const std::function<bool(const std::vector<float>&)>& stop = {}) {
-  GraphExecutor ex(g, engine_of(o), threads_of(o), /*outputs_only=*/true);
+                                       Progress* p = nullptr, const StopFn& stop = {}, std::vector<uint8_t>* done = nullptr) {
   const ir::Value* out = g.outputs[0];
-  std::vector<float> all;
-  for (int64_t s = 0; s + d.batch <= samples; s += d.batch) {
-    TERN_RETURN_IF_ERROR(ex.run(batch_inputs(d, s)));
-    const float* y = ex.as<float>(out);
-    all.insert(all.end(), y, y + out->shape.numel());
-    if (p) p->update(s + d.batch);
-    if (stop && stop(all)) break;
-  }
+  const int64_t batches = samples / d.batch, numel = out->shape.numel();
+  const int workers = static_cast<int>(std::min<int64_t>(threads_of(o), batches));
+  std::vector<std::unique_ptr<GraphExecutor>> ex;
+  for (int w = 0; w < workers; ++w) ex.push_back(std::make_unique<GraphExecutor>(g, engine_of(o), 1, /*outputs_only=*/true));
+  std::vector<float> all(static_cast<size_t>(batches * numel));
+  if (done) done->assign(static_cast<size_t>(batches), 0);
+  std::mutex mu;
+  std::atomic<bool> stopped{false};
+  int64_t finished = 0;
+  TERN_RETURN_IF_ERROR(parallel_batches(workers, batches, [&](int w, int64_t b) -> Status {
+    TERN_RETURN_IF_ERROR(ex[static_cast<size_t>(w)]->run(batch_inputs(d, b * d.batch)));
+    const float* y = ex[static_cast<size_t>(w)]->as<float>(out);
+    std::copy(y, y + numel, all.begin() + static_cast<ptrdiff_t>(b * numel));
+    std::lock_guard<std::mutex> lock(mu);
+    if (done) (*done)[static_cast<size_t>(b)] = 1;
+    if (p) p->update((++finished) * d.batch);
+    if (stop && !stopped.load() && stop(b, y)) stopped.store(true);
+    return Status::ok();
+  }, &stopped));
+  if (stopped.load() && !done) return TERN_ERROR(kInternal, "run_outputs stopped early without a record of the batches run");
   return all;
 }
 
@@ -146,39 +190,51 @@ Status quantize_compiled(Compiled& c, const CalibrationSet& data, const Quantize
   std::vector<Observer*> obs_ptr;  // (std::map nodes do not move)
   for (const ir::Value* v : observed) obs_ptr.push_back(&obs[v]);
   auto obs_of = [&](size_t i) -> Observer& { return *obs_ptr[i]; };
-#if defined(TERN_WITH_CPU_BACKEND)
-  std::unique_ptr<cpu::Threads> pool;
-  if (threads_of(o) > 1) {
-    auto t = cpu::Threads::create(threads_of(o));
-    if (t.is_ok()) pool = std::move(*t);
-  }
-#else
-  struct NoPool {
-    template <typename F> void parallel_for(int64_t, int64_t, int64_t, F&&) {}
-  };
-  std::unique_ptr<NoPool> pool;
-#endif
-  GraphExecutor ex(g, engine_of(o), threads_of(o));
+  // The float graph runs over the samples on one single-threaded executor per worker, each with
+  // its own observers, merged after each pass (ranges by min / max, histograms by adding integer
+  // counts): the result is the same for any number of workers. The first pass's output 0 is also
+  // the reference the int8 evaluations are measured against.
+  const ir::Value* y0 = g.outputs[0];
+  const int64_t batches = data.count / data.batch, y0_numel = y0->shape.numel();
+  const int workers = static_cast<int>(std::min<int64_t>(threads_of(o), batches));
+  std::vector<std::unique_ptr<GraphExecutor>> cex;
+  for (int w = 0; w < workers; ++w) cex.push_back(std::make_unique<GraphExecutor>(g, engine_of(o), 1));
+  std::vector<std::vector<Observer>> wobs(static_cast<size_t>(workers));
+  std::vector<float> ref_all(static_cast<size_t>(batches * y0_numel));
   const bool hist = true;  // auto, mse, percentile and entropy need it; minmax reports its MSE too
   for (int pass = 0; pass < (hist ? 2 : 1); ++pass) {
     Progress p(o.progress, pass == 0 ? "calibrating (ranges)" : "calibrating (histograms)", data.count);
-    for (int64_t s = 0; s < data.count; s += data.batch) {
-      TERN_RETURN_IF_ERROR(ex.run(batch_inputs(data, s)));
-      // observers are independent: tensors split over the threads
-      auto observe = [&](int64_t lo, int64_t hi) {
-        for (int64_t i = lo; i < hi; ++i) {
-          const ir::Value* v = observed[static_cast<size_t>(i)];
-          const float* x = ex.as<float>(v);
-          Observer& ob = obs_of(static_cast<size_t>(i));
-          if (pass == 0) ob.observe_range(x, v->shape.numel());
-          else ob.observe_histogram(x, v->shape.numel());
-        }
-      };
-      if (pool) pool->parallel_for(0, static_cast<int64_t>(observed.size()), 1, observe);
-      else observe(0, static_cast<int64_t>(observed.size()));
-      p.update(s + data.batch);
+    for (auto& wo : wobs) {  // pass 0: empty; pass 1: the merged ranges, empty histograms
+      wo.clear();
+      for (size_t i = 0; i < observed.size(); ++i) wo.push_back(pass == 0 ? Observer() : obs_of(i));
     }
+    std::mutex mu;
+    int64_t finished = 0;
+    TERN_RETURN_IF_ERROR(parallel_batches(workers, batches, [&](int w, int64_t b) -> Status {
+      GraphExecutor& ex = *cex[static_cast<size_t>(w)];
+      TERN_RETURN_IF_ERROR(ex.run(batch_inputs(data, b * data.batch)));
+      if (pass == 0) {
+        const float* y = ex.as<float>(y0);
+        std::copy(y, y + y0_numel, ref_all.begin() + static_cast<ptrdiff_t>(b * y0_numel));
+      }
+      std::vector<Observer>& wo = wobs[static_cast<size_t>(w)];
+      for (size_t i = 0; i < observed.size(); ++i) {
+        const ir::Value* v = observed[i];
+        if (pass == 0) wo[i].observe_range(ex.as<float>(v), v->shape.numel());
+        else wo[i].observe_histogram(ex.as<float>(v), v->shape.numel());
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      p.update((++finished) * data.batch);
+      return Status::ok();
+    }));
+    for (const auto& wo : wobs)
+      for (size_t i = 0; i < observed.size(); ++i) {
+        if (pass == 0) obs_of(i).merge_range(wo[i]);
+        else obs_of(i).merge_histogram(wo[i]);
+      }
   }
+  cex.clear();
+  wobs.clear();
   rep->calib_seconds = since(t_start);
   rep->samples = data.count;
   rep->method = method_name(o.method);
@@ -217,7 +273,6 @@ Status quantize_compiled(Compiled& c, const CalibrationSet& data, const Quantize
   static const std::vector<int64_t> kNoLabels;
   const std::vector<int64_t>& labels = use_labels ? o.labels : kNoLabels;
   rep->drop_metric = !classes ? "relative error %" : use_labels ? "top-1 drop (labels) %" : "top-1 disagreement %";
-  TERN_ASSIGN_OR_RETURN(std::vector<float> ref_all, run_outputs(g, data, data.count, o));
   // Sensitivity costs one int8 run per candidate layer and sample: at most kSensitivityRuns in all
   // (models with more than 64 candidates rank them on fewer samples, at least 8).
   constexpr int64_t kSensitivityRuns = 2048;
@@ -231,25 +286,37 @@ Status quantize_compiled(Compiled& c, const CalibrationSet& data, const Quantize
   // never shrinks; a labelled drop shrinks by at most one per sample), the set fails whatever
   // the rest gives, so `budgeted` evaluations stop there: the same decision, without the runs.
   const int64_t out_numel = out0->shape.numel();
+  // `eo`: the options of the runs (the sensitivity runs evaluate several sets at once, one worker each).
   auto evaluate = [&](const std::set<const ir::Node*>& set, int64_t samples, const std::vector<float>& ref,
-                      Progress* p, bool budgeted = false) -> Result<std::pair<std::unique_ptr<ir::Graph>, Metric>> {
+                      Progress* p, bool budgeted = false, const QuantizeOptions* eo = nullptr)
+      -> Result<std::pair<std::unique_ptr<ir::Graph>, Metric>> {
     TERN_ASSIGN_OR_RETURN(std::unique_ptr<ir::Graph> q, build_quantized(g, ranges, set, o.per_channel));
-    std::function<bool(const std::vector<float>&)> stop;
-    const int64_t total = samples / data.batch * out0->shape[0];  // output rows of the whole evaluation
-    int64_t rows = 0, diff = 0;                                     // counted so far (new rows only per batch)
+    StopFn stop;
+    const int64_t batches = samples / data.batch, batch_rows = out0->shape[0];
+    const int64_t total = batches * batch_rows;  // output rows of the whole evaluation
+    int64_t rows = 0, diff = 0;                  // counted so far, over the batches completed
     if (budgeted && classes > 1 && o.max_drop >= 0)
-      stop = [&](const std::vector<float>& got) {
-        for (const int64_t end = static_cast<int64_t>(got.size()) / classes; rows < end; ++rows) {
-          const int64_t ca = argmax_row(ref.data() + rows * classes, classes), cb = argmax_row(got.data() + rows * classes, classes);
-          diff += labels.empty() ? ca != cb : (ca == labels[static_cast<size_t>(rows)]) - (cb == labels[static_cast<size_t>(rows)]);
+      stop = [&](int64_t b, const float* got) {
+        for (int64_t r = 0; r < batch_rows; ++r) {
+          const int64_t row = b * batch_rows + r;
+          const int64_t ca = argmax_row(ref.data() + row * classes, classes), cb = argmax_row(got + r * classes, classes);
+          diff += labels.empty() ? ca != cb : (ca == labels[static_cast<size_t>(row)]) - (cb == labels[static_cast<size_t>(row)]);
         }
+        rows += batch_rows;
         const int64_t can_recover = labels.empty() ? 0 : total - rows;
         return 100.0 * static_cast<double>(diff - can_recover) / static_cast<double>(total) > o.max_drop;
       };
-    TERN_ASSIGN_OR_RETURN(std::vector<float> got, run_outputs(*q, data, samples, o, p, stop));
-    if (static_cast<int64_t>(got.size()) < samples / data.batch * out_numel) {
-      Metric m;  // stopped early: over the budget by construction (the SQNR covers the samples run)
-      m = compare(std::vector<float>(ref.begin(), ref.begin() + static_cast<ptrdiff_t>(got.size())), got, classes, labels);
+    std::vector<uint8_t> done;
+    TERN_ASSIGN_OR_RETURN(std::vector<float> got, run_outputs(*q, data, samples, eo ? *eo : o, p, stop, &done));
+    if (std::count(done.begin(), done.end(), 1) < batches) {
+      // Stopped early: over the budget by construction (the SQNR covers the batches that ran).
+      std::vector<float> ref_run, got_run;
+      for (int64_t b = 0; b < batches; ++b)
+        if (done[static_cast<size_t>(b)]) {
+          ref_run.insert(ref_run.end(), ref.begin() + b * out_numel, ref.begin() + (b + 1) * out_numel);
+          got_run.insert(got_run.end(), got.begin() + b * out_numel, got.begin() + (b + 1) * out_numel);
+        }
+      Metric m = compare(ref_run, got_run, classes, {});
       m.drop = std::numeric_limits<double>::infinity();
       if (p) p->update(samples);
       return std::make_pair(std::move(q), m);
@@ -278,13 +345,20 @@ Status quantize_compiled(Compiled& c, const CalibrationSet& data, const Quantize
     // sensitivity of each layer alone: the model output's SQNR with only that layer in int8
     {
       Progress p(o.progress && !cand.empty(), "sensitivity", static_cast<int64_t>(cand.size()) * sens_n);
-      int64_t done = 0;
-      for (const ir::Node* n : cand) {
-        TERN_ASSIGN_OR_RETURN(auto r, evaluate({n}, sens_n, ref_sens, nullptr));
-        sens[n] = r.second.sqnr_db;
-        done += sens_n;
-        p.update(done);
-      }
+      // one candidate per worker at a time, each run single-threaded
+      QuantizeOptions one = o;
+      one.threads = 1;
+      std::vector<double> sqnr(cand.size());
+      std::mutex mu;
+      int64_t finished = 0;
+      TERN_RETURN_IF_ERROR(parallel_batches(threads_of(o), static_cast<int64_t>(cand.size()), [&](int, int64_t i) -> Status {
+        TERN_ASSIGN_OR_RETURN(auto r, evaluate({cand[static_cast<size_t>(i)]}, sens_n, ref_sens, nullptr, false, &one));
+        sqnr[static_cast<size_t>(i)] = r.second.sqnr_db;
+        std::lock_guard<std::mutex> lock(mu);
+        p.update((++finished) * sens_n);
+        return Status::ok();
+      }));
+      for (size_t i = 0; i < cand.size(); ++i) sens[cand[i]] = sqnr[i];
     }
     std::stable_sort(order.begin(), order.end(), [&](const ir::Node* a, const ir::Node* b) { return sens[a] < sens[b]; });
   }

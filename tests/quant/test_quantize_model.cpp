@@ -533,3 +533,69 @@ TEST_CASE("a self-attention block quantizes to an int8 Attention fed by int8 Spl
     std::remove(model.c_str());
   }
 }
+
+TEST_CASE("observers merged from parts of the samples equal one observer of all of them") {
+  using compiler::quant::Method;
+  using compiler::quant::Observer;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.5f, 2.0f);
+  std::vector<float> x(3000);
+  for (float& v : x) v = nd(rng);
+  x[17] = 40.0f;  // an outlier, so that the methods clip differently
+  Observer whole;
+  whole.observe_range(x.data(), 3000);
+  whole.observe_histogram(x.data(), 3000);
+  // three parts, one of them empty, merged in an order other than the samples'
+  Observer part[3];
+  part[1].observe_range(x.data(), 1000);
+  part[0].observe_range(x.data() + 1000, 2000);
+  Observer merged;
+  for (const Observer& p : part) merged.merge_range(p);
+  CHECK(merged.min() == whole.min());
+  CHECK(merged.max() == whole.max());
+  Observer hpart[3] = {merged, merged, merged};
+  hpart[2].observe_histogram(x.data(), 1500);
+  hpart[0].observe_histogram(x.data() + 1500, 1500);
+  for (const Observer& p : hpart) merged.merge_histogram(p);
+  for (Method m : {Method::MinMax, Method::Percentile, Method::Mse, Method::Entropy, Method::Auto}) {
+    float lo_w, hi_w, lo_m, hi_m;
+    Method cw, cm;
+    whole.range(m, &lo_w, &hi_w, &cw);
+    merged.range(m, &lo_m, &hi_m, &cm);
+    CAPTURE(compiler::quant::method_name(m));
+    CHECK(lo_m == lo_w);
+    CHECK(hi_m == hi_w);
+    CHECK(cm == cw);
+    CHECK(merged.mse(lo_w, hi_w) == whole.mse(lo_w, hi_w));
+  }
+}
+
+TEST_CASE("the quantizer's plan and report do not depend on its thread count") {
+  // Calibration, sensitivity and the budget's evaluations run on one executor per worker; the
+  // merged observations, the reference outputs and every decision must be the same for any count
+  // (a tight budget so that sensitivity, bisection, refinement and early stops all run).
+  const std::string model = data_path("tests/quant/data/quant_net.onnx");
+  std::vector<Quantized> runs;
+  for (int threads : {1, 2, 3}) {
+    compiler::quant::QuantizeOptions qo;
+    qo.threads = threads;
+    qo.max_drop = 0.0;
+    qo.per_channel = false;  // (the default method, auto, reads the histograms)
+    runs.push_back(quantize(model, "image=4x3x8x8", 512, qo));
+  }
+  REQUIRE(runs[0].report.fp32_by_sensitivity > 0);  // the search ran
+  for (size_t r = 1; r < runs.size(); ++r) {
+    CAPTURE(r);
+    CHECK(runs[r].bytes == runs[0].bytes);
+    CHECK(runs[r].report.sqnr_db == runs[0].report.sqnr_db);
+    REQUIRE(runs[r].report.layers.size() == runs[0].report.layers.size());
+    for (size_t i = 0; i < runs[0].report.layers.size(); ++i) {
+      const auto &a = runs[0].report.layers[i], &b = runs[r].report.layers[i];
+      CHECK(a.precision == b.precision);
+      CHECK(a.reason == b.reason);
+      CHECK(a.lo == b.lo);
+      CHECK(a.hi == b.hi);
+      CHECK((a.sqnr_db == b.sqnr_db || (std::isnan(a.sqnr_db) && std::isnan(b.sqnr_db))));
+    }
+  }
+}

@@ -99,6 +99,8 @@ void run_int8(const char* cmd, const std::string& model, const std::string& outp
   qo.per_channel = req.per_channel == "on";
   qo.max_drop = req.max_drop;
   qo.max_samples = req.max_samples;
+  if (req.threads < 0) return report_error(cmd, "--threads must be at least 1 (or 0: one per core)");
+  qo.threads = req.threads;
   qo.progress = !quiet;
   qo.layer_sqnr = !req.report.empty();
   // The calibration files are read and checked before the model is touched.
@@ -162,6 +164,10 @@ void add_int8_options(CLI::App* sub, Int8Request& r) {
                   "Class of each calibration sample (.npy of integers, same order): --max-drop then bounds the "
                   "top-1 accuracy drop on the calibration set rather than the disagreement with fp32");
   sub->add_option("--max-samples", r.max_samples, "Calibration samples used at most")->capture_default_str();
+  sub->add_option("--threads", r.threads,
+                  "CPU threads for calibration and the mixed-precision search (0: one per core); the plan is the "
+                  "same for any count")
+      ->capture_default_str();
   sub->add_option("--report", r.report, "Write the per-layer report (precision, scale, zero point, range, SQNR): .json or .csv");
 }
 

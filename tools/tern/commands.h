@@ -26,6 +26,7 @@ struct Int8Request {
   std::string per_channel = "on";
   double max_drop = 0.3;
   int64_t max_samples = 512;
+  int threads = 0;  // --threads: CPU threads for calibration and the search (0: one per core)
   std::string report;
   std::string labels;  // --calib-labels: class of each calibration sample (.npy of integers)
   std::string target = "cpu";  // partitioning target of the int8 plan (cpu, or vulkan: int8 kernels on the GPU)
