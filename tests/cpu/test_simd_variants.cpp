@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -81,8 +82,8 @@ TEST_CASE("simd: gemm micro-kernel tiles with every row/column tail, store and a
           std::vector<float> c = rand_vec(rng, static_cast<size_t>(m * ldc)), c0 = c;
           for (bool acc : {false, true}) {
             c = c0;
-            if (m <= 4 && (m + n + k) % 2 == 0) kt->gemm_rows[m](m, n, k, a, lda, bp.data(), c.data(), ldc, acc);
-            else kt->gemm(m, n, k, a, lda, bp.data(), c.data(), ldc, acc);
+            if (m <= 4 && (m + n + k) % 2 == 0) kt->gemm_rows[m](m, n, k, a, lda, bp.data(), c.data(), ldc, acc, nullptr);
+            else kt->gemm(m, n, k, a, lda, bp.data(), c.data(), ldc, acc, nullptr);
             for (int64_t i = 0; i < m; ++i) {
               for (int64_t j = 0; j < n; ++j) {
                 double want = acc ? c0[static_cast<size_t>(i * ldc + j)] : 0.0;
@@ -135,6 +136,41 @@ TEST_CASE("simd: blocked gemm (k past one block, n past one panel block) and the
     gemm(*kt, m, n, k, a.data(), k, bp.data(), c1.data(), n, false);
     gemm_lower(*kt, m, n, k, 0, a.data(), k, bp.data(), c2.data(), n);
     for (size_t i = 0; i < c1.size(); ++i) CHECK(std::fabs(c1[i] - c2[i]) <= 1e-5 * (1 + std::fabs(c1[i])));
+  }
+}
+
+TEST_CASE("simd: the GEMM epilogue gives bias_act's bytes after the product (every tile tail, both micro-kernels)") {
+  // The micro-kernels apply bias + activation to the tile in registers: the same float operations
+  // as storing C and running bias_act over it, so the results must be identical, not just close.
+  std::mt19937 rng(9);
+  for (const Kernels* kt : variants()) {
+    const std::string gemm_name = kt->gemm_name;
+    CAPTURE(gemm_name);
+    struct Mnk {
+      int64_t m, n, k;
+    };
+    for (const Mnk& s : {Mnk{37, 531, 300}, Mnk{kt->gemm_mr, kt->gemm_nr, 7}, Mnk{3, 40, 9}, Mnk{2, 5, 300}, Mnk{13, 33, 64}}) {
+      const int64_t m = s.m, n = s.n, k = s.k;
+      CAPTURE(m);
+      CAPTURE(n);
+      CAPTURE(k);
+      std::vector<float> a = rand_vec(rng, static_cast<size_t>(m * k)), b = rand_vec(rng, static_cast<size_t>(k * n));
+      std::vector<float> bias = rand_vec(rng, static_cast<size_t>(n));
+      std::vector<float> bp(packed_b_floats(*kt, k, n));
+      pack_b(*kt, k, n, b.data(), n, 1, bp.data());
+      for (Act act : {Act::None, Act::Relu, Act::Clip, Act::GELU, Act::SiLU, Act::HardSwish})
+        for (bool with_bias : {true, false}) {
+          if (!with_bias && act == Act::None) continue;
+          CAPTURE(static_cast<int>(act));
+          CAPTURE(with_bias);
+          std::vector<float> want(static_cast<size_t>(m * n)), got(want.size(), 7.0f);
+          gemm(*kt, m, n, k, a.data(), k, bp.data(), want.data(), n, false);
+          for (int64_t i = 0; i < m; ++i) kt->bias_act(with_bias ? bias.data() : nullptr, want.data() + i * n, n, act, -0.25f, 0.5f);
+          const Epilogue ep{with_bias ? bias.data() : nullptr, act, -0.25f, 0.5f};
+          gemm(*kt, m, n, k, a.data(), k, bp.data(), got.data(), n, false, &ep);
+          CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
+        }
+    }
   }
 }
 

@@ -43,9 +43,8 @@ class Im2colConv final : public CpuKernel {
         const int64_t r0 = blk * block_rows_, rows = std::min(block_rows_, rows_ - r0);
         for (int64_t r = 0; r < rows; ++r) gather(x, r0 + r, a + r * k_);
         float* yo = y + r0 * m_;
-        simd::gemm(*kt_, rows, m_, k_, a, k_, b_.data, yo, m_, false);
-        if (!bias_.empty() || act_ != simd::Act::None)
-          for (int64_t r = 0; r < rows; ++r) kt_->bias_act(bias_.empty() ? nullptr : bias_.data(), yo + r * m_, m_, act_, p0_, p1_);
+        const simd::Epilogue ep{bias_.empty() ? nullptr : bias_.data(), act_, p0_, p1_};
+        simd::gemm(*kt_, rows, m_, k_, a, k_, b_.data, yo, m_, false, &ep);
       }
     });
     return Status::ok();

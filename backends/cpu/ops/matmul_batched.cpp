@@ -50,9 +50,8 @@ class MatMulKernel final : public CpuKernel {
         const int64_t c0 = cb * col_width_, cols = std::min(col_width_, n_ - c0);
         float* yo = py + p.y * m_ * n_ + r0 * n_ + c0;
         // Panel c0 / nr of the packed B starts c0 / nr panels of k * nr floats in.
-        simd::gemm(*kt_, rows, cols, k_, pa + p.a * m_ * k_ + r0 * k_, k_, packed + p.b * pack_floats_ + c0 * k_, yo, n_, false);
-        if (bias || act_ != simd::Act::None)
-          for (int64_t r = 0; r < rows; ++r) kt_->bias_act(bias ? bias + c0 : nullptr, yo + r * n_, cols, act_, p0_, p1_);
+        const simd::Epilogue ep{bias ? bias + c0 : nullptr, act_, p0_, p1_};
+        simd::gemm(*kt_, rows, cols, k_, pa + p.a * m_ * k_ + r0 * k_, k_, packed + p.b * pack_floats_ + c0 * k_, yo, n_, false, &ep);
       }
     });
     return Status::ok();

@@ -36,11 +36,14 @@ void pack_b(const Kernels& kt, int64_t k, int64_t n, const float* b, int64_t rs,
 }
 
 void gemm(const Kernels& kt, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* bp, float* c,
-          int64_t ldc, bool accumulate) {
+          int64_t ldc, bool accumulate, const Epilogue* ep) {
   if (m <= 0 || n <= 0) return;
+  if (ep && !ep->bias && ep->act == Act::None) ep = nullptr;
   if (k <= 0) {
     if (!accumulate)
       for (int64_t i = 0; i < m; ++i) std::memset(c + i * ldc, 0, static_cast<size_t>(n) * sizeof(float));
+    if (ep)
+      for (int64_t i = 0; i < m; ++i) kt.bias_act(ep->bias, c + i * ldc, n, ep->act, ep->p0, ep->p1);
     return;
   }
   const int64_t mr = kt.gemm_mr, nr = kt.gemm_nr;
@@ -54,8 +57,12 @@ void gemm(const Kernels& kt, int64_t m, int64_t n, int64_t k, const float* a, in
         const int64_t rows = std::min(mr, m - i0);
         const float* ai = a + i0 * lda + k0;
         const auto uk = rows <= 4 && rows < mr ? kt.gemm_rows[rows] : kt.gemm;
-        for (int64_t j = j0; j < jn; j += nr)
-          uk(rows, std::min(nr, n - j), kc, ai, lda, bp + j * k + k0 * nr, c + i0 * ldc + j, ldc, acc);
+        const bool last = k0 + kc == k;  // the tile is final: the epilogue goes with its store
+        for (int64_t j = j0; j < jn; j += nr) {
+          Epilogue tile;
+          if (ep && last) tile = {ep->bias ? ep->bias + j : nullptr, ep->act, ep->p0, ep->p1};
+          uk(rows, std::min(nr, n - j), kc, ai, lda, bp + j * k + k0 * nr, c + i0 * ldc + j, ldc, acc, ep && last ? &tile : nullptr);
+        }
       }
     }
   }
@@ -76,7 +83,7 @@ void gemm_lower(const Kernels& kt, int64_t m, int64_t n, int64_t k, int64_t k_of
       const int64_t kc = std::min(kKc, kend - k0);
       const auto uk = rows <= 4 && rows < mr ? kt.gemm_rows[rows] : kt.gemm;
       for (int64_t j = 0; j < n; j += nr)
-        uk(rows, std::min(nr, n - j), kc, ai + k0, lda, bp + j * k + k0 * nr, c + i0 * ldc + j, ldc, k0 > 0);
+        uk(rows, std::min(nr, n - j), kc, ai + k0, lda, bp + j * k + k0 * nr, c + i0 * ldc + j, ldc, k0 > 0, nullptr);
     }
   }
 }

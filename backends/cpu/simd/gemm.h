@@ -22,9 +22,10 @@ namespace tern::cpu::simd {
 size_t packed_b_floats(const Kernels& kt, int64_t k, int64_t n);
 // Packs B (element (kk, j) at b[kk * rs + j * cs]) into `out` (packed_b_floats floats).
 void pack_b(const Kernels& kt, int64_t k, int64_t n, const float* b, int64_t rs, int64_t cs, float* out);
-// C = A * B (accumulate: C += A * B), B packed by pack_b with the same k and n.
+// C = A * B (accumulate: C += A * B), B packed by pack_b with the same k and n; then the epilogue
+// (isa.h), if given, applied by the micro-kernels to each finished tile in registers.
 void gemm(const Kernels& kt, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* bp, float* c,
-          int64_t ldc, bool accumulate);
+          int64_t ldc, bool accumulate, const Epilogue* ep = nullptr);
 // Same, computing only C[i, j] with the k-range each row tile can need: rows i of tile
 // [i0, i0 + mr) use only kk < min(k, i0 + mr + k_offset) (a lower-triangular A, as LMU's causal
 // Toeplitz operand, whose zero columns past the diagonal are skipped).

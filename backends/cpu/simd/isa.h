@@ -26,6 +26,14 @@ const char* isa_name(Isa isa);
 // of the generated schema).
 enum class Act : int { None = 0, Relu, Clip, Sigmoid, SiLU, GELU, GELUTanh, HardSwish, HardSigmoid, Tanh };
 
+// What a GEMM applies to its finished C tile before storing it: C[i, j] = act(C[i, j] + bias[j])
+// (bias may be null), the same operations as Kernels::bias_act on the stored C.
+struct Epilogue {
+  const float* bias = nullptr;  // at the tile's first column
+  Act act = Act::None;
+  float p0 = 0, p1 = 0;
+};
+
 struct Kernels {
   Isa isa;
   const char* gemm_name;  // e.g. "gemm_f32_12x32__avx512"
@@ -34,12 +42,13 @@ struct Kernels {
   // C[m, n] (+)= A[m, k] * B[k, n] for m <= gemm_mr, n <= gemm_nr: A row r at a + r * lda (k
   // contiguous floats; lda may be negative), B packed by pack_b (the panel for these n columns,
   // gemm_nr floats per k step), C row r at c + r * ldc. accumulate: add to C instead of storing.
+  // ep (nullable): applied to the (accumulated) tile in registers before the store.
   void (*gemm)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* bp, float* c,
-               int64_t ldc, bool accumulate);
+               int64_t ldc, bool accumulate, const Epilogue* ep);
   // The same product for m <= 4 rows (index m), k unrolled into two accumulator sets: for
   // matrix-vector shaped work and row tails, where the full tile would compute rows it drops.
   void (*gemm_rows[5])(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* bp, float* c,
-                       int64_t ldc, bool accumulate);
+                       int64_t ldc, bool accumulate, const Epilogue* ep);
 
   // Rows of x: y = exp(scale * x - shift), returns the sum of y (float lanes).
   float (*exp_sum)(const float* x, float* y, int64_t n, float scale, float shift);

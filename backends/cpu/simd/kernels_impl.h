@@ -181,9 +181,35 @@ inline typename V::T vact(Act kind, typename V::T x, float p0, float p1) {
 
 // ---- GEMM micro-kernel: MR rows x NV vectors, A unpacked (broadcast per row), B packed ----------
 
+// Stores rows < m and columns < n of an accumulator tile: C (+)= acc, then the epilogue (bias and
+// activation: bias_act's operations, in registers).
+template <class V, int MR, int NV>
+inline void store_tile(typename V::T (&acc)[MR][NV], int64_t m, int64_t n, float* c, int64_t ldc, bool accumulate,
+                       const Epilogue* ep) {
+  using T = typename V::T;
+  constexpr int W = V::W;
+  for (int r = 0; r < MR; ++r) {
+    if (r >= m) break;
+    for (int v = 0; v < NV; ++v) {
+      const int64_t cols = n - v * W;
+      if (cols <= 0) break;
+      float* p = c + r * ldc + v * W;
+      const int cn = cols >= W ? W : static_cast<int>(cols);
+      T x = acc[r][v];
+      if (accumulate) x = V::add(x, cn == W ? V::load(p) : V::load_n(p, cn, 0.0f));
+      if (ep) {
+        if (ep->bias) x = V::add(x, cn == W ? V::load(ep->bias + v * W) : V::load_n(ep->bias + v * W, cn, 0.0f));
+        x = vact<V>(ep->act, x, ep->p0, ep->p1);
+      }
+      if (cn == W) V::store(p, x);
+      else V::store_n(p, x, cn);
+    }
+  }
+}
+
 template <class V, int MR, int NV>
 void gemm_ukernel(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* bp, float* c,
-                  int64_t ldc, bool accumulate) {
+                  int64_t ldc, bool accumulate, const Epilogue* ep) {
   using T = typename V::T;
   constexpr int W = V::W, NR = NV * W;
   T acc[MR][NV];
@@ -207,29 +233,51 @@ void gemm_ukernel(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, 
     }
   }
   if (m == MR && n == NR) {
+    if (!ep) {
 #pragma GCC unroll 32
-    for (int r = 0; r < MR; ++r)
+      for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) {
-        float* p = c + r * ldc + v * W;
-        V::store(p, accumulate ? V::add(acc[r][v], V::load(p)) : acc[r][v]);
-      }
+        for (int v = 0; v < NV; ++v) {
+          float* p = c + r * ldc + v * W;
+          V::store(p, accumulate ? V::add(acc[r][v], V::load(p)) : acc[r][v]);
+        }
+      return;
+    }
+    T bias[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) bias[v] = ep->bias ? V::load(ep->bias + v * W) : V::zero();
+    // One dispatch per tile: each activation gets its own loop (a constant kind folds vact's
+    // switch away).
+    auto apply = [&](auto act) {
+#pragma GCC unroll 32
+      for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) {
+          float* p = c + r * ldc + v * W;
+          T x = accumulate ? V::add(acc[r][v], V::load(p)) : acc[r][v];
+          if (ep->bias) x = V::add(x, bias[v]);
+          V::store(p, act(x));
+        }
+    };
+    const float p0 = ep->p0, p1 = ep->p1;
+    switch (ep->act) {
+#define TERN_GEMM_EPILOGUE_CASE(K) \
+  case Act::K: apply([p0, p1](T x) { return vact<V>(Act::K, x, p0, p1); }); break;
+      TERN_GEMM_EPILOGUE_CASE(None)
+      TERN_GEMM_EPILOGUE_CASE(Relu)
+      TERN_GEMM_EPILOGUE_CASE(Clip)
+      TERN_GEMM_EPILOGUE_CASE(Sigmoid)
+      TERN_GEMM_EPILOGUE_CASE(SiLU)
+      TERN_GEMM_EPILOGUE_CASE(GELU)
+      TERN_GEMM_EPILOGUE_CASE(GELUTanh)
+      TERN_GEMM_EPILOGUE_CASE(HardSwish)
+      TERN_GEMM_EPILOGUE_CASE(HardSigmoid)
+      TERN_GEMM_EPILOGUE_CASE(Tanh)
+#undef TERN_GEMM_EPILOGUE_CASE
+    }
     return;
   }
-  for (int r = 0; r < MR; ++r) {
-    if (r >= m) break;
-    for (int v = 0; v < NV; ++v) {
-      const int64_t cols = n - v * W;
-      if (cols <= 0) break;
-      float* p = c + r * ldc + v * W;
-      if (cols >= W) {
-        V::store(p, accumulate ? V::add(acc[r][v], V::load(p)) : acc[r][v]);
-      } else {
-        const int cn = static_cast<int>(cols);
-        V::store_n(p, accumulate ? V::add(acc[r][v], V::load_n(p, cn, 0.0f)) : acc[r][v], cn);
-      }
-    }
-  }
+  store_tile<V, MR, NV>(acc, m, n, c, ldc, accumulate, ep);
 }
 
 // Few-row variant (matrix-vector shaped products: LMU's recurrence over a batch of one-channel
@@ -237,7 +285,7 @@ void gemm_ukernel(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, 
 // single row still has 2 x NV independent FMA chains. Same packed B as gemm_ukernel.
 template <class V, int MR, int NV>
 void gemm_rows_ukernel(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* bp, float* c,
-                       int64_t ldc, bool accumulate) {
+                       int64_t ldc, bool accumulate, const Epilogue* ep) {
   using T = typename V::T;
   constexpr int W = V::W, NR = NV * W;
   T acc[MR][NV], acc2[MR][NV];
@@ -274,19 +322,11 @@ void gemm_rows_ukernel(int64_t m, int64_t n, int64_t k, const float* a, int64_t 
       for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(a0, V::load(bp + kk * NR + v * W), acc[r][v]);
     }
   }
-  for (int r = 0; r < MR && r < m; ++r)
-    for (int v = 0; v < NV; ++v) {
-      const int64_t cols = n - v * W;
-      if (cols <= 0) break;
-      const T sum = V::add(acc[r][v], acc2[r][v]);
-      float* p = c + r * ldc + v * W;
-      if (cols >= W) {
-        V::store(p, accumulate ? V::add(sum, V::load(p)) : sum);
-      } else {
-        const int cn = static_cast<int>(cols);
-        V::store_n(p, accumulate ? V::add(sum, V::load_n(p, cn, 0.0f)) : sum, cn);
-      }
-    }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[r][v] = V::add(acc[r][v], acc2[r][v]);
+  store_tile<V, MR, NV>(acc, m, n, c, ldc, accumulate, ep);
 }
 
 // ---- rows ---------------------------------------------------------------------------------------
