@@ -215,7 +215,10 @@ TEST_CASE("cpu kernels: fully connected on Tern's GEMM: constant-B MatMul (batch
   const Case cases[] = {{{2, 5, 49, 64}, {64, 100}, fb::Activation::SiLU},
                         {{1, 49, 96}, {96, 200}, fb::Activation::None},
                         {{197, 192}, {192, 70}, fb::Activation::GELU},
-                        {{3, 1, 8}, {8, 5}, fb::Activation::Relu}};
+                        {{3, 1, 8}, {8, 5}, fb::Activation::Relu},
+                        // 49 rows against a wide weight, enough work for every thread: split
+                        // by column blocks (plan_tasks), each thread one share of B
+                        {{1, 49, 448}, {448, 640}, fb::Activation::GELU}};
   for (const Case& c : cases) {
     HostTensor a = random_f32(rng, c.a), w = random_f32(rng, c.b), bias = random_f32(rng, {c.b[1]});
     fb::MatMulOptionsT o;

@@ -10,9 +10,9 @@
 // (the mapped original is then released), else at the start of each run into scratch (O(size of
 // B), against O(M x size of B) of arithmetic). A constant 2-D B with an unbroadcast A is one
 // [rows of every batch, K] x [K, N] product. Tasks are (output matrix, row block, column block)
-// triples (plan_tasks): one per matrix at one thread, balanced row blocks over threads, column
-// blocks (whole micro-kernel panels) only when rows cannot give every thread work (a 7x7 feature
-// map is 49 rows).
+// triples (plan_tasks): one per matrix at one thread; over threads, column blocks (whole
+// micro-kernel panels) for a single product whose B outweighs A, else balanced row blocks, plus
+// column blocks when rows cannot give every thread work.
 #include <string>
 #include <vector>
 
@@ -77,6 +77,18 @@ class MatMulKernel final : public CpuKernel {
   void plan_tasks() {
     const int64_t mr = kt_->gemm_mr, nr = kt_->gemm_nr, panels = (n_ + nr - 1) / nr;
     const int64_t pairs = static_cast<int64_t>(pairs_.size());
+    // One product over threads with few rows against a wide B (EfficientFormer's 7x7 stage: 49
+    // rows, a 448 x 1792 weight): column blocks, so each thread reads its share of B once. Row
+    // blocks would each stream all of B, and 49 rows in whole 12-row tiles split 36 / 13. Taken
+    // when whole row tiles split unevenly (> 15 %) or B exceeds L2 (1 MiB); otherwise rows.
+    const int64_t tiles = (m_ + mr - 1) / mr;
+    const bool uneven = (tiles + parts_ - 1) / parts_ * parts_ > tiles * 115 / 100;
+    if (parts_ > 1 && pairs == 1 && n_ > m_ && panels >= parts_ && (uneven || k_ * n_ * 4 > (int64_t{1} << 20))) {
+      row_block_ = (m_ + mr - 1) / mr * mr;
+      col_width_ = (panels + parts_ - 1) / parts_ * nr;
+      col_blocks_ = (n_ + col_width_ - 1) / col_width_;
+      return;
+    }
     int64_t row_tasks = 1;
     if (parts_ > 1 && pairs < parts_) row_tasks = parts_ * std::max<int64_t>(1, (m_ + parts_ * kTaskRows - 1) / (parts_ * kTaskRows));
     row_block_ = std::max(mr, ((m_ + row_tasks - 1) / row_tasks + mr - 1) / mr * mr);
