@@ -24,6 +24,7 @@
 #include "core/quant.h"
 #include "cpu/cpu_kernel.h"
 #include "cpu/simd/q8.h"
+#include "reference/ops/q8_util.h"
 #include "support/harness.h"
 #include "support/q8_tensors.h"
 #include "reference/kernel.h"
@@ -134,6 +135,55 @@ TEST_CASE("int8 micro-kernels: every variant bit-exact with the scheme over odd 
                            variant == 3);
     check_gemm_variant(*kt, rng, 7, 19, 1031, false, false, true, true, false);
     check_gemm_variant(*kt, rng, 9, 21, 515, true, true, false, true, true);
+  }
+}
+
+TEST_CASE("int8 binary_row (Add / Sub / Mul arithmetic): every variant equals ref::BinaryQ8 on all byte pairs") {
+  // Every (a, b) byte pair, flat and with a scalar operand, for scale / zero-point sets that reach
+  // the multipliers' extremes (a tiny operand scale: a right shift past 60 bits; an output scale
+  // far below the inputs': a left shift), against the reference's arithmetic.
+  struct Params {
+    float s_a, s_b, s_y;
+    int32_t z_a, z_b, z_y;
+  };
+  const Params params[] = {{0.02f, 0.03f, 0.04f, 3, -7, 11},      {1.0f, 1e-9f, 0.5f, -128, 127, 0},
+                           {0.5f, 0.5f, 1e-4f, 0, 0, -128},       {3e-3f, 7.5f, 9.0f, 127, -128, 127},
+                           {1e-5f, 2e-5f, 3e-5f, -100, 100, 5},   {0.1f, 0.1f, 0.1f, 0, 0, 0}};
+  std::vector<int8_t> a(65536), b(65536);
+  for (int i = 0; i < 65536; ++i) {
+    a[static_cast<size_t>(i)] = static_cast<int8_t>(i >> 8);
+    b[static_cast<size_t>(i)] = static_cast<int8_t>(i & 255);
+  }
+  for (const cpu::simd::Q8Kernels* kt : variants()) {
+    if (!kt->binary_row) continue;
+    CAPTURE(kt->name);
+    for (const Params& p : params)
+      for (OpType op : {OpType::Add, OpType::Sub, OpType::Mul}) {
+        CAPTURE(p.s_a);
+        CAPTURE(p.s_b);
+        CAPTURE(p.s_y);
+        CAPTURE(static_cast<int>(op));
+        const ref::BinaryQ8 f(op, p.s_a, p.z_a, p.s_b, p.z_b, p.s_y, p.z_y);
+        cpu::simd::Q8BinaryRow r;
+        r.op = op == OpType::Mul ? cpu::simd::Q8BinaryRow::kMul : op == OpType::Sub ? cpu::simd::Q8BinaryRow::kSub
+                                                                                   : cpu::simd::Q8BinaryRow::kAdd;
+        r.z_a = p.z_a, r.z_b = p.z_b, r.z_y = p.z_y;
+        r.mult_a = f.ma.mult, r.rsh_a = 30 + f.ma.shift, r.mult_b = f.mb.mult, r.rsh_b = 30 + f.mb.shift;
+        r.mult = f.my.mult, r.rsh = 30 + f.my.shift;
+        std::vector<int8_t> got(65536), want(65536);
+        for (size_t i = 0; i < want.size(); ++i) want[i] = f(a[i], b[i]);
+        kt->binary_row(a.data(), 1, b.data(), 1, got.data(), 65533, r);  // a tail of 13
+        got[65533] = want[65533], got[65534] = want[65534], got[65535] = want[65535];
+        CHECK(got == want);
+        // a scalar operand (step 0), either side
+        const int8_t bs = static_cast<int8_t>(-77);
+        kt->binary_row(a.data(), 1, &bs, 0, got.data(), 65536, r);
+        for (size_t i = 0; i < want.size(); ++i) want[i] = f(a[i], bs);
+        CHECK(got == want);
+        kt->binary_row(&bs, 0, b.data(), 1, got.data(), 65536, r);
+        for (size_t i = 0; i < want.size(); ++i) want[i] = f(bs, b[i]);
+        CHECK(got == want);
+      }
   }
 }
 

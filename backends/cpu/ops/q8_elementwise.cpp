@@ -3,8 +3,9 @@
 // islands; vectorized in simd/q8_<isa>.cpp), and Add / Sub / Mul / Relu / Clip / Activation /
 // Sigmoid / Tanh / HardSwish / HardSigmoid on int8.
 //
-// Binary ops compute the reference's arithmetic from per-byte operand tables and a vectorized
-// requantization (BinaryKernel below); each unary op is a 256-entry table (Relu / Clip: the reference's requantize;
+// Binary ops compute the reference's arithmetic: on AVX-512 in registers, 16 lanes at a time
+// (Q8Kernels::binary_row), elsewhere from per-byte operand tables and a vectorized requantization
+// (BinaryKernel below); each unary op is a 256-entry table (Relu / Clip: the reference's requantize;
 // SiLU, GELU, ...: ref::activation_table_q8): exact by construction, one load per element.
 // Broadcasting: equal shapes and a scalar operand are flat loops, anything else walks the
 // reference's broadcast iterator.
@@ -118,6 +119,10 @@ class BinaryKernel final : public CpuKernel {
 
   // n outputs from a[i * sa], b[i * sb] (steps 0 or 1).
   void row(const int8_t* a, int64_t sa, const int8_t* b, int64_t sb, int8_t* y, int64_t n) const {
+    if (kt_->binary_row) {
+      kt_->binary_row(a, sa, b, sb, y, n, arith_);
+      return;
+    }
     constexpr int64_t kBlock = 256;
     int32_t acc[kBlock];
     for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
@@ -142,6 +147,7 @@ class BinaryKernel final : public CpuKernel {
   int64_t n_ = 0;
   bool mul_ = false;
   int32_t z_a_ = 0, z_b_ = 0, z_y_ = 0, mult_ = 0, rsh_ = 0;
+  simd::Q8BinaryRow arith_;  // the same arithmetic for Q8Kernels::binary_row
   int32_t la_[256] = {}, lb_[256] = {};  // Add/Sub: rescaled operands (int32: |(q - z) 2^20 m| < 2^29)
   int64_t run_ = 0;                     // Rows forms: output elements per row
   std::vector<int64_t> row_off_;        // Rows forms: the broadcast operand's offset per row
@@ -291,6 +297,17 @@ KernelResult create_q8_binary(const Context& ctx, const NodeView& node, TensorSp
   k->z_y_ = z_y;
   k->mult_ = f.my.mult;
   k->rsh_ = 30 + f.my.shift;
+  k->arith_.op = node.op == OpType::Mul ? simd::Q8BinaryRow::kMul : node.op == OpType::Sub ? simd::Q8BinaryRow::kSub
+                                                                                          : simd::Q8BinaryRow::kAdd;
+  k->arith_.z_a = z_a;
+  k->arith_.z_b = z_b;
+  k->arith_.mult_a = f.ma.mult;
+  k->arith_.rsh_a = 30 + f.ma.shift;
+  k->arith_.mult_b = f.mb.mult;
+  k->arith_.rsh_b = 30 + f.mb.shift;
+  k->arith_.mult = f.my.mult;
+  k->arith_.rsh = 30 + f.my.shift;
+  k->arith_.z_y = z_y;
   if (!k->mul_)
     for (int v = 0; v < 256; ++v) {
       k->la_[v] = static_cast<int32_t>(f.lhs(static_cast<int8_t>(v)));

@@ -74,6 +74,14 @@ struct Q8DwRow {
   int8_t* y = nullptr;
 };
 
+// ref::BinaryQ8 as integers. Add / Sub: acc = A(a) +- B(b), A(a) = multiply_by_multiplier((a - z_a)
+// 2^20, ma) (the reference's rescaled operand; mult_a = ma.mult, rsh_a = 30 + ma.shift), B likewise;
+// Mul: acc = (a - z_a)(b - z_b). Then y = requantize(acc, (mult, rsh = 30 + shift), z_y).
+struct Q8BinaryRow {
+  enum Op : int32_t { kAdd, kSub, kMul } op = kAdd;
+  int32_t z_a = 0, z_b = 0, mult_a = 0, rsh_a = 0, mult_b = 0, rsh_b = 0, mult = 0, rsh = 0, z_y = 0;
+};
+
 struct Q8Kernels {
   Isa isa;
   const char* name;  // e.g. "gemm_q8_12x16__avx512vnni"
@@ -124,6 +132,9 @@ struct Q8Kernels {
   // (-z_k sum_t (q_it - z_q)), which the softmax's d_ij = max_j S_ij - S_ij cancels exactly.
   void (*att_qk_u8)(int64_t m, int64_t n, int64_t kquads, const uint8_t* a, int64_t lda, const int8_t* b,
                     const int32_t* col, int32_t* c, int64_t ldc);
+  // Optional (null: the caller's portable loop): an int8 Add / Sub / Mul row, ref::BinaryQ8 exactly,
+  // y[i] over n outputs from a[i * sa], b[i * sb] (steps 0 or 1); see Q8BinaryRow.
+  void (*binary_row)(const int8_t* a, int64_t sa, const int8_t* b, int64_t sb, int8_t* y, int64_t n, const Q8BinaryRow& p);
 };
 constexpr int64_t kAttRows = 8, kAttCols = 16;  // att_gemm's granularity (rows, columns)
 void q8_att_gemm_scalar(int64_t m, int64_t n, int64_t kpairs, const int16_t* a, int64_t lda, const int16_t* b, int32_t* c,

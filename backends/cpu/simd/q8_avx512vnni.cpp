@@ -353,12 +353,65 @@ void att_softmax16(const int32_t* s, int64_t n, float c256, int32_t* e, int16_t*
   }
 }
 
+// round_half_away(x mult / 2^(rsh + 1)) per int32 lane, |x| < 2^31, no saturation (the reference's
+// multiply_by_multiplier; requant16 without its cap, zero point and clamp).
+inline __m512i mulmult16(__m512i x, __m512i mult, __m512i rsh) {
+  const __m512i zero = _mm512_setzero_si512();
+  const __mmask16 neg = _mm512_cmplt_epi32_mask(x, zero);
+  const __m512i ax = _mm512_abs_epi32(x);
+  const __m512i pe = _mm512_mul_epu32(ax, mult);
+  const __m512i po = _mm512_mul_epu32(_mm512_srli_epi64(ax, 32), _mm512_srli_epi64(mult, 32));
+  const __m512i she = _mm512_and_si512(rsh, _mm512_set1_epi64(0xFFFFFFFF));
+  const __m512i sho = _mm512_srli_epi64(rsh, 32);
+  const __m512i one = _mm512_set1_epi64(1);
+  const __m512i re = _mm512_srli_epi64(_mm512_add_epi64(_mm512_srlv_epi64(pe, she), one), 1);
+  const __m512i ro = _mm512_srli_epi64(_mm512_add_epi64(_mm512_srlv_epi64(po, sho), one), 1);
+  const __m512i r = _mm512_mask_blend_epi32(0xAAAA, re, _mm512_slli_epi64(ro, 32));
+  return _mm512_mask_sub_epi32(r, neg, zero, r);
+}
+
+// int8 Add / Sub / Mul (Q8BinaryRow): the operands rescaled arithmetically 16 lanes at a time.
+void binary_row16(const int8_t* a, int64_t sa, const int8_t* b, int64_t sb, int8_t* y, int64_t n, const Q8BinaryRow& p) {
+  const __m512i m = _mm512_set1_epi32(p.mult), sh = _mm512_set1_epi32(p.rsh), z = _mm512_set1_epi32(p.z_y);
+  const __m512i vlo = _mm512_set1_epi32(-128), vhi = _mm512_set1_epi32(127);
+  const __m512i za = _mm512_set1_epi32(p.z_a), zb = _mm512_set1_epi32(p.z_b);
+  const __m512i ma = _mm512_set1_epi32(p.mult_a), sha = _mm512_set1_epi32(p.rsh_a);
+  const __m512i mb = _mm512_set1_epi32(p.mult_b), shb = _mm512_set1_epi32(p.rsh_b);
+  const bool mul = p.op == Q8BinaryRow::kMul;
+  auto term_a = [&](__m512i q) {  // q: a as int32
+    const __m512i d = _mm512_sub_epi32(q, za);
+    return mul ? d : mulmult16(_mm512_slli_epi32(d, 20), ma, sha);
+  };
+  auto term_b = [&](__m512i q) {
+    const __m512i d = _mm512_sub_epi32(q, zb);
+    if (mul) return d;
+    const __m512i t = mulmult16(_mm512_slli_epi32(d, 20), mb, shb);
+    return p.op == Q8BinaryRow::kSub ? _mm512_sub_epi32(_mm512_setzero_si512(), t) : t;
+  };
+  auto load16 = [](const int8_t* q, int64_t cnt) {  // (no AVX-512 VL here for a masked 16-byte load)
+    if (cnt >= 16) return _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    alignas(16) int8_t t[16] = {};
+    std::memcpy(t, q, static_cast<size_t>(cnt));
+    return _mm_load_si128(reinterpret_cast<const __m128i*>(t));
+  };
+  // A step-0 operand is one value: its term is computed once.
+  const __m512i a0 = term_a(_mm512_set1_epi32(a[0])), b0 = term_b(_mm512_set1_epi32(b[0]));
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1u);
+    const __m512i va = sa ? term_a(_mm512_cvtepi8_epi32(load16(a + i, n - i))) : a0;
+    const __m512i vb = sb ? term_b(_mm512_cvtepi8_epi32(load16(b + i, n - i))) : b0;
+    const __m512i acc = mul ? _mm512_mullo_epi32(va, vb) : _mm512_add_epi32(va, vb);
+    _mm512_mask_cvtepi32_storeu_epi8(y + i, k, requant16(acc, m, sh, z, vlo, vhi));
+  }
+}
+
 }  // namespace
 
 const Q8Kernels& q8_kernels_avx512vnni() {
   static const Q8Kernels k{Isa::Avx512, "gemm_q8_12x16__avx512vnni", 12, 16, 4, false, true, true, vnni_tile,
                            quantize16, dequantize16, requant_row16, q8impl::mac_row,
-                           mac_cols16, requant_cols16, dw_row16, copy_u8_64, att_gemm16, att_softmax16, att_qk_u8};
+                           mac_cols16, requant_cols16, dw_row16, copy_u8_64, att_gemm16, att_softmax16, att_qk_u8,
+                           binary_row16};
   return k;
 }
 
