@@ -396,6 +396,12 @@ const ConvCase kConvCases[] = {
     {1, 64, 14, 14, 64, 3, 64, 1, 1, 1, fb::Activation::Relu, true, "depthwise large"},
     {1, 96, 20, 20, 200, 1, 1, 1, 0, 1, fb::Activation::None, true, "pointwise large"},
     {1, 16, 33, 31, 32, 1, 1, 1, 0, 1, fb::Activation::Relu, true, "pointwise many pixels"},
+    // the channels-last direct form (interior tiles read the image in place): per-tap segments of
+    // a group, dilated kernel rows, 5x5 stride 2, rows that span several output rows
+    {1, 16, 12, 13, 24, 3, 2, 1, 1, 1, fb::Activation::Relu, true, "grouped 3x3, 8 channels a group (direct)"},
+    {1, 8, 14, 15, 16, 3, 1, 1, 2, 2, fb::Activation::None, true, "dilated 3x3, 8 channels (direct)"},
+    {2, 12, 11, 9, 20, 5, 1, 2, 2, 1, fb::Activation::Clip, true, "5x5 stride 2 (direct)"},
+    {1, 4, 40, 40, 16, 3, 1, 1, 1, 1, fb::Activation::None, true, "3x3 4 channels, many rows (direct)"},
 };
 
 struct PoolCase {

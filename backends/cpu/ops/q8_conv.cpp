@@ -18,11 +18,18 @@
 // block [rows, taps x cg] of contiguous channel runs (W is reordered to [M, taps, cg] at prepare to
 // match); a pointwise conv's block is X's rows. Where the micro-kernel reads A by rows (q8.h
 // rows_a: VNNI, NEON, scalar) the block is written straight in its element form (u8 for VNNI) and
-// multiplied without a packing pass (q8_gemm_rows); otherwise q8_gemm packs it. Depthwise converts
+// multiplied without a packing pass (q8_gemm_rows); otherwise q8_gemm packs it. With a table that
+// reads segmented rows (q8.h seg_a: VNNI), a 2-D k x k conv skips the im2col copy for the pixels
+// whose receptive field lies inside the image (the direct form, run_direct_rows): the input is
+// flipped to u8 once per run and each output row's interior pixels are A rows read in place, the
+// field's kernel rows (or, for groups and dilation, its taps) the tile's k segments; only the
+// border pixels are gathered. (The copy was 40-55 % of Next-ViT's stem and grouped convs.)
+// Depthwise converts
 // each image once into an int16 padded [H', W', C] copy of x - z_x, then each output row is one
 // dw_row call (channels vectorized, accumulators in registers over the taps, per-channel
 // multipliers).
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -66,6 +73,16 @@ inline void fill_run(int8_t* d, int8_t v, int64_t n) {
   } else {
     std::memset(d, v, static_cast<size_t>(n));
   }
+}
+
+// TERN_Q8_CONV=im2col turns the direct form off (every k x k conv through im2col blocks), for
+// comparisons.
+bool direct_conv_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("TERN_Q8_CONV");
+    return !(e && std::strcmp(e, "im2col") == 0);
+  }();
+  return on;
 }
 
 class Q8ConvKernel final : public CpuKernel {
@@ -151,8 +168,16 @@ class Q8ConvKernel final : public CpuKernel {
 
   // channels_last: tasks are (pixel block over all images, group, panel split).
   Status run_gemm_nhwc(void* scratch) {
-    uint8_t* s = static_cast<uint8_t*>(scratch);
+    uint8_t* s = static_cast<uint8_t*>(scratch) + plane_bytes_;
     const int8_t* px = x_->as<int8_t>();
+    // Direct form: the whole input once in the u8 form, read in place by interior tiles.
+    uint8_t* xu = static_cast<uint8_t*>(scratch);
+    if (direct_) {
+      const int64_t bytes = x_->numel();
+      detail::for_parts(threads_, parts_, bytes, [&](int, int64_t lo, int64_t hi) {
+        kt_->copy_u8(reinterpret_cast<int8_t*>(xu) + lo, px + lo, hi - lo);
+      });
+    }
     int8_t* py = y_->as<int8_t>();
     const int64_t rows_total = batch_ * g_.out_plane, K = cg_ * g_.taps;
     const int64_t panels = simd::q8_panels(*kt_, mg_);
@@ -181,6 +206,9 @@ class Q8ConvKernel final : public CpuKernel {
               copy_a(d, px + (r0 + r) * c_ + gi * cg_, cg_, flip);
               for (int64_t e = K; e < ld_; ++e) d[e] = 0;
             }
+          } else if (direct_) {
+            run_direct_rows(xu, px, r0, rows, gi, col, flip, bp, p0, p1, cols, rq, yb);
+            continue;
           } else {
             im2col_nhwc(px, r0, rows, gi, col, ld_, flip);
           }
@@ -199,6 +227,44 @@ class Q8ConvKernel final : public CpuKernel {
       }
     });
     return Status::ok();
+  }
+
+  // Direct (implicit GEMM) form of rows r0 .. r0 + rows (2-D, A by rows): each output row's pixels
+  // whose receptive field lies inside the image are one strided run of A rows read straight from
+  // the u8 copy of the input, the field's kernel rows (or taps) as the tile's k segments (seg_);
+  // the pixels that touch the padding go through the im2col block as before.
+  void run_direct_rows(const uint8_t* xu, const int8_t* px, int64_t r0, int64_t rows, int64_t gi, int8_t* col, uint8_t flip,
+                       const uint8_t* bp, int64_t p0, int64_t p1, const simd::Q8Cols& cols, const detail::Q8Requant& rq,
+                       int8_t* yb) const {
+    const int64_t K = cg_ * g_.taps, OW = g_.out[2], OH = g_.out[1];
+    auto gemm = [&](int64_t first, int64_t count, const uint8_t* a, int64_t a_rs, const int64_t* seg) {
+      simd::q8_gemm_rows(*kt_, count, mg_, K, a, a_rs, bp, p0, p1, cols, rq.z_y, rq.lo, rq.hi, yb + (first - r0) * cout_, cout_, 1,
+                         seg, seg ? seg_groups_ : 0);
+    };
+    auto im2col_rows = [&](int64_t first, int64_t count) {
+      if (count <= 0) return;
+      im2col_nhwc(px, first, count, gi, col, ld_, flip);
+      gemm(first, count, reinterpret_cast<const uint8_t*>(col), ld_, nullptr);
+    };
+    for (int64_t r = r0; r < r0 + rows;) {
+      const int64_t pix = r % g_.out_plane, n = r / g_.out_plane;
+      const int64_t ow = pix % OW, oh = pix / OW % OH;
+      const int64_t end = std::min(r0 + rows, r + (OW - ow));  // the rest of this output row
+      const int64_t h0 = oh * g_.s[1] - g_.pad[1];
+      const bool rows_inside = h0 >= 0 && h0 + (g_.k[1] - 1) * g_.dil[1] < g_.in[1];
+      // interior output columns [ow_in0, ow_in1) of this row, clipped to [ow, ow + end - r)
+      const int64_t a0 = rows_inside ? std::max(ow, ow_in0_) : ow + (end - r);
+      const int64_t a1 = rows_inside ? std::min(ow + (end - r), ow_in1_) : a0;
+      if (a1 <= a0) {
+        im2col_rows(r, end - r);
+      } else {
+        im2col_rows(r, a0 - ow);
+        const uint8_t* base = xu + ((n * g_.in[1] + h0) * g_.in[2] + (a0 * g_.s[2] - g_.pad[2])) * c_ + gi * cg_;
+        gemm(r + (a0 - ow), a1 - a0, base, g_.s[2] * c_, seg_.data());
+        im2col_rows(r + (a1 - ow), ow + (end - r) - a1);
+      }
+      r = end;
+    }
   }
 
   // Rows r0 .. r0 + rows of the channels-last im2col of group gi: col[r * ld + tap * cg + c] = X at
@@ -373,6 +439,11 @@ class Q8ConvKernel final : public CpuKernel {
   int32_t z_x_ = 0;
   bool pointwise_ = false, depthwise_ = false, bias_const_ = false, nhwc_ = false;
   bool rows_a_ = false;  // channels_last GEMM: A by rows (q8_gemm_rows), row stride ld_
+  // channels_last 2-D GEMM, direct form (run_direct_rows): k segments of the receptive field (offsets
+  // in bytes from its first tap, seg_groups_ groups each) and the interior output columns.
+  bool direct_ = false;
+  std::vector<int64_t> seg_;
+  int64_t seg_groups_ = 0, ow_in0_ = 0, ow_in1_ = 0;
   int64_t ld_ = 0;
   size_t pack_bytes_ = 0, part_bytes_ = 0, col_bytes_ = 0, plane_bytes_ = 0;
   int64_t hp_ = 0, wp_ = 0;                   // depthwise: padded plane
@@ -513,6 +584,28 @@ KernelResult create_q8_conv(const Context& ctx, const NodeView& node, TensorSpan
     if (k->rows_a_) {
       k->col_bytes_ = round_up(static_cast<size_t>(block * k->ld_));
       k->part_bytes_ = k->col_bytes_;
+      // Direct form: 2-D, a table whose tile reads segmented rows in the u8 form, segments of whole
+      // 4-byte groups (kernel rows when one group's taps along x are contiguous, else single taps).
+      const bool two_d = g.k[0] == 1 && g.out[0] == 1 && g.in[0] == 1;
+      if (!k->pointwise_ && two_d && kt.seg_a && kt.a_u8 && kt.kg == 4 && direct_conv_enabled()) {
+        const int64_t KH = g.k[1], KW = g.k[2], C = k->c_, row_bytes = g.dil[1] * g.in[2] * C;
+        if (k->group_ == 1 && g.dil[2] == 1 && (KW * k->cg_) % 4 == 0) {
+          for (int64_t kh = 0; kh < KH; ++kh) k->seg_.push_back(kh * row_bytes);
+          k->seg_groups_ = KW * k->cg_ / 4;
+        } else if (k->cg_ % 4 == 0) {
+          for (int64_t kh = 0; kh < KH; ++kh)
+            for (int64_t kw = 0; kw < KW; ++kw) k->seg_.push_back(kh * row_bytes + kw * g.dil[2] * C);
+          k->seg_groups_ = k->cg_ / 4;
+        }
+        if (!k->seg_.empty()) {
+          k->direct_ = true;
+          // ow with w0 = ow s - pad >= 0 and w0 + (KW - 1) dil < W
+          k->ow_in0_ = (g.pad[2] + g.s[2] - 1) / g.s[2];
+          const int64_t last = g.in[2] - 1 - (KW - 1) * g.dil[2] + g.pad[2];
+          k->ow_in1_ = last < 0 ? 0 : std::min(g.out[2], last / g.s[2] + 1);
+          k->plane_bytes_ = round_up(static_cast<size_t>(x->numel()));
+        }
+      }
     } else {
       k->col_bytes_ = k->pointwise_ ? 0 : round_up(static_cast<size_t>(block * K));
       k->part_bytes_ = k->col_bytes_ + round_up(simd::q8_gemm_scratch_bytes(kt, block, K));

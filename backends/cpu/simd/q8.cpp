@@ -365,8 +365,9 @@ void q8_gemm(const Q8Kernels& kt, int64_t rows, int64_t n, int64_t k, const int8
 
 void q8_gemm_rows(const Q8Kernels& kt, int64_t rows, int64_t n, int64_t k, const uint8_t* a, int64_t a_rs, const void* bp,
                   int64_t p0, int64_t p1, const Q8Cols& cols, int32_t z_y, int32_t lo, int32_t hi, int8_t* y, int64_t y_rs,
-                  int64_t y_cs) {
-  if (rows <= 0 || p1 <= p0 || !kt.rows_a || cols.zb) std::abort();  // callers check (q8.h)
+                  int64_t y_cs, const int64_t* a_seg, int64_t a_seg_groups) {
+  if (rows <= 0 || p1 <= p0 || !kt.rows_a || cols.zb || (a_seg && (!kt.seg_a || k % (a_seg_groups * kt.kg) != 0)))
+    std::abort();  // callers check (q8.h)
   const int64_t kgroups = (k + kt.kg - 1) / kt.kg, kp = kgroups * kt.kg;
   const size_t panel_bytes = static_cast<size_t>(kp * kt.nr);
   const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>(kBChunkBytes / panel_bytes));
@@ -378,6 +379,8 @@ void q8_gemm_rows(const Q8Kernels& kt, int64_t rows, int64_t n, int64_t k, const
   t.y_rs = y_rs;
   t.a_gstride = kt.kg;
   t.a_rstride = a_rs;
+  t.a_seg = a_seg;
+  t.a_seg_groups = a_seg_groups;
   for (int64_t c0 = p0; c0 < p1; c0 += chunk) {
     const int64_t c1 = std::min(p1, c0 + chunk);
     for (int64_t r0 = 0; r0 < rows; r0 += kt.mr) {

@@ -55,6 +55,11 @@ struct Q8Tile {
   int64_t rows = 0, cols_valid = 0;  // rows <= mr, cols_valid <= nr
   int64_t a_gstride = 0;             // packed A elements from one k group to the next
   int64_t a_rstride = 0;             // A elements from one row to the next (packed A: kg)
+  // Segmented row-major A (Q8Kernels::seg_a; an implicit-GEMM conv reading the image itself): the
+  // k groups come in segments of a_seg_groups, segment s at a_seg[s] elements from the row's start
+  // (kernel rows or taps of the receptive field). Null: one run of a_gstride-spaced groups.
+  const int64_t* a_seg = nullptr;
+  int64_t a_seg_groups = 0;
 };
 
 // One output row of a channels-last depthwise conv (q8.h dw_row): for output pixel p < pixels and
@@ -135,6 +140,7 @@ struct Q8Kernels {
   // Optional (null: the caller's portable loop): an int8 Add / Sub / Mul row, ref::BinaryQ8 exactly,
   // y[i] over n outputs from a[i * sa], b[i * sb] (steps 0 or 1); see Q8BinaryRow.
   void (*binary_row)(const int8_t* a, int64_t sa, const int8_t* b, int64_t sb, int8_t* y, int64_t n, const Q8BinaryRow& p);
+  bool seg_a;  // the tile honours Q8Tile::a_seg (q8_gemm_rows with segments)
 };
 constexpr int64_t kAttRows = 8, kAttCols = 16;  // att_gemm's granularity (rows, columns)
 void q8_att_gemm_scalar(int64_t m, int64_t n, int64_t kpairs, const int16_t* a, int64_t lda, const int16_t* b, int32_t* c,
@@ -180,9 +186,11 @@ void q8_gemm(const Q8Kernels& kt, int64_t rows, int64_t n, int64_t k, const int8
 // The same product for row-major A already in the table's element form (a + 128 where a_u8), row
 // i at a + i * a_rs with kp = k rounded up to kg bytes readable (the bytes past k are multiplied by
 // B's zero padding); no packing, no row sums: only for tables with rows_a and B without zero points.
+// With a_seg (tables with seg_a only): A row i's k bytes are segments of a_seg_groups kg-byte groups
+// at a + i * a_rs + a_seg[s] (k = segments x a_seg_groups x kg exactly).
 void q8_gemm_rows(const Q8Kernels& kt, int64_t rows, int64_t n, int64_t k, const uint8_t* a, int64_t a_rs, const void* bp,
                   int64_t p0, int64_t p1, const Q8Cols& cols, int32_t z_y, int32_t lo, int32_t hi, int8_t* y, int64_t y_rs,
-                  int64_t y_cs);
+                  int64_t y_cs, const int64_t* a_seg = nullptr, int64_t a_seg_groups = 0);
 
 // quant::requantize with the multiplier split as above (inline for the scalar epilogues).
 inline int8_t q8_requantize(int32_t acc, int32_t mult, int32_t rsh, int32_t z_y, int32_t lo, int32_t hi) {

@@ -82,13 +82,20 @@ struct VnniTile {
     const int8_t* b = static_cast<const int8_t*>(bp);
     __m512i acc[R];
     for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_si512();
-    for (int64_t g = 0; g < kgroups; ++g, a += t.a_gstride, b += 64) {
-      const __m512i bv = _mm512_loadu_si512(b);
-      for (int r = 0; r < R; ++r) {
-        int32_t a4;
-        std::memcpy(&a4, a + r * t.a_rstride, 4);
-        acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_set1_epi32(a4), bv);
+    auto groups = [&](const uint8_t* as, int64_t count) {
+      for (int64_t g = 0; g < count; ++g, as += t.a_gstride, b += 64) {
+        const __m512i bv = _mm512_loadu_si512(b);
+        for (int r = 0; r < R; ++r) {
+          int32_t a4;
+          std::memcpy(&a4, as + r * t.a_rstride, 4);
+          acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_set1_epi32(a4), bv);
+        }
       }
+    };
+    if (t.a_seg) {
+      for (int64_t sgi = 0, segs = kgroups / t.a_seg_groups; sgi < segs; ++sgi) groups(a + t.a_seg[sgi], t.a_seg_groups);
+    } else {
+      groups(a, kgroups);
     }
     const Q8Cols& q = t.cols;
     const __m512i off = _mm512_loadu_si512(q.col_off), mult = _mm512_loadu_si512(q.mult);
@@ -411,7 +418,7 @@ const Q8Kernels& q8_kernels_avx512vnni() {
   static const Q8Kernels k{Isa::Avx512, "gemm_q8_12x16__avx512vnni", 12, 16, 4, false, true, true, vnni_tile,
                            quantize16, dequantize16, requant_row16, q8impl::mac_row,
                            mac_cols16, requant_cols16, dw_row16, copy_u8_64, att_gemm16, att_softmax16, att_qk_u8,
-                           binary_row16};
+                           binary_row16, /*seg_a=*/true};
   return k;
 }
 
