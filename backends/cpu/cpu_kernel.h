@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "backend.h"
+#include "core/prefault.h"
 #include "core/status.h"
 #include "cpu/threading.h"
 
@@ -37,10 +38,15 @@ class CpuKernel {
   virtual bool uses_prepacked() const { return false; }
 };
 
-// The node's prepacked data of exactly this layout and size (NodeView::packed), or null.
+// The node's prepacked data of exactly this layout and size (NodeView::packed), or null. The data
+// found is prefaulted (the kernel reads all of it at every run; the loader dropped the pages of a
+// mapped plan after checksumming them).
 inline const void* find_prepacked(const NodeView& node, std::string_view layout, size_t size) {
   for (const PackedData& p : node.packed)
-    if (p.layout == layout && p.size == size && reinterpret_cast<uintptr_t>(p.data) % 64 == 0) return p.data;
+    if (p.layout == layout && p.size == size && reinterpret_cast<uintptr_t>(p.data) % 64 == 0) {
+      tern::prefault_read(p.data, p.size);
+      return p.data;
+    }
   return nullptr;
 }
 

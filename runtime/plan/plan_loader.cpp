@@ -10,8 +10,11 @@
 #include <cstring>
 
 #include "core/plan_format.h"
+#include "core/prefault.h"
 #include "ops/op_defs.h"
 #include "plan/plan.h"
+
+#include "core/prefault.h"
 
 namespace tern {
 
@@ -175,6 +178,7 @@ Status Plan::parse(uint32_t flags) {
                    static_cast<unsigned long long>(s->offset()), static_cast<unsigned long long>(s->size()), size_,
                    s->offset() + s->size() > size_ ? " (the file is truncated)" : "");
       if (!(flags & kLoadSkipWeightChecksums)) {
+        if (mapping_) prefault_read(data_ + s->offset(), s->size());  // one call, not a fault per page
         if (plan_hash(data_ + s->offset(), s->size()) != s->checksum())
           return bad("constant segment %u fails its checksum (the weights are corrupted)", i);
         // Hashing faulted the whole segment in; kernels read only part of it (not the originals of
