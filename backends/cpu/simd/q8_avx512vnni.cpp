@@ -17,22 +17,35 @@ namespace tern::cpu::simd {
 
 namespace {
 
-inline __m512i requant16(__m512i v, __m512i mult, __m512i rsh, __m512i z_y, __m512i lo, __m512i hi) {
+// round_half_away(x mult / 2^(rsh + 1)) per int32 lane (quant::multiply_by_multiplier), in 64-bit
+// lanes on the magnitude. kCap: magnitudes beyond 0x7FFF are cut there first, past any int8
+// result, so a requantization saturates the same way without int32 overflow; without it the
+// value must fit int32 (the rescaled operands of binary_row16).
+template <bool kCap>
+inline __m512i mulmult16(__m512i x, __m512i mult, __m512i rsh) {
   const __m512i zero = _mm512_setzero_si512();
-  const __mmask16 neg = _mm512_cmplt_epi32_mask(v, zero);
-  const __m512i av = _mm512_abs_epi32(v);  // |INT32_MIN| = 2^31 read as unsigned: still right
-  const __m512i pe = _mm512_mul_epu32(av, mult);
-  const __m512i po = _mm512_mul_epu32(_mm512_srli_epi64(av, 32), _mm512_srli_epi64(mult, 32));
+  const __mmask16 neg = _mm512_cmplt_epi32_mask(x, zero);
+  const __m512i ax = _mm512_abs_epi32(x);  // |INT32_MIN| = 2^31 read as unsigned: still right
+  const __m512i pe = _mm512_mul_epu32(ax, mult);
+  const __m512i po = _mm512_mul_epu32(_mm512_srli_epi64(ax, 32), _mm512_srli_epi64(mult, 32));
   const __m512i she = _mm512_and_si512(rsh, _mm512_set1_epi64(0xFFFFFFFF));
   const __m512i sho = _mm512_srli_epi64(rsh, 32);
-  const __m512i one = _mm512_set1_epi64(1), cap = _mm512_set1_epi64(0x7FFF);
+  const __m512i one = _mm512_set1_epi64(1);
   __m512i re = _mm512_srli_epi64(_mm512_add_epi64(_mm512_srlv_epi64(pe, she), one), 1);
   __m512i ro = _mm512_srli_epi64(_mm512_add_epi64(_mm512_srlv_epi64(po, sho), one), 1);
-  re = _mm512_min_epu64(re, cap);  // beyond any int8 result: saturates the same way
-  ro = _mm512_min_epu64(ro, cap);
-  __m512i r = _mm512_mask_blend_epi32(0xAAAA, re, _mm512_slli_epi64(ro, 32));
-  r = _mm512_mask_sub_epi32(r, neg, zero, r);
-  r = _mm512_add_epi32(r, z_y);
+  if constexpr (kCap) {
+    const __m512i cap = _mm512_set1_epi64(0x7FFF);
+    re = _mm512_min_epu64(re, cap);
+    ro = _mm512_min_epu64(ro, cap);
+  }
+  const __m512i r = _mm512_mask_blend_epi32(0xAAAA, re, _mm512_slli_epi64(ro, 32));
+  return _mm512_mask_sub_epi32(r, neg, zero, r);
+}
+
+// quant::requantize, 16 lanes: the product rounded half away from zero on the magnitude,
+// saturated before narrowing.
+inline __m512i requant16(__m512i v, __m512i mult, __m512i rsh, __m512i z_y, __m512i lo, __m512i hi) {
+  const __m512i r = _mm512_add_epi32(mulmult16<true>(v, mult, rsh), z_y);
   return _mm512_min_epi32(_mm512_max_epi32(r, lo), hi);
 }
 
@@ -360,23 +373,6 @@ void att_softmax16(const int32_t* s, int64_t n, float c256, int32_t* e, int16_t*
   }
 }
 
-// round_half_away(x mult / 2^(rsh + 1)) per int32 lane, |x| < 2^31, no saturation (the reference's
-// multiply_by_multiplier; requant16 without its cap, zero point and clamp).
-inline __m512i mulmult16(__m512i x, __m512i mult, __m512i rsh) {
-  const __m512i zero = _mm512_setzero_si512();
-  const __mmask16 neg = _mm512_cmplt_epi32_mask(x, zero);
-  const __m512i ax = _mm512_abs_epi32(x);
-  const __m512i pe = _mm512_mul_epu32(ax, mult);
-  const __m512i po = _mm512_mul_epu32(_mm512_srli_epi64(ax, 32), _mm512_srli_epi64(mult, 32));
-  const __m512i she = _mm512_and_si512(rsh, _mm512_set1_epi64(0xFFFFFFFF));
-  const __m512i sho = _mm512_srli_epi64(rsh, 32);
-  const __m512i one = _mm512_set1_epi64(1);
-  const __m512i re = _mm512_srli_epi64(_mm512_add_epi64(_mm512_srlv_epi64(pe, she), one), 1);
-  const __m512i ro = _mm512_srli_epi64(_mm512_add_epi64(_mm512_srlv_epi64(po, sho), one), 1);
-  const __m512i r = _mm512_mask_blend_epi32(0xAAAA, re, _mm512_slli_epi64(ro, 32));
-  return _mm512_mask_sub_epi32(r, neg, zero, r);
-}
-
 // int8 Add / Sub / Mul (Q8BinaryRow): the operands rescaled arithmetically 16 lanes at a time.
 void binary_row16(const int8_t* a, int64_t sa, const int8_t* b, int64_t sb, int8_t* y, int64_t n, const Q8BinaryRow& p) {
   const __m512i m = _mm512_set1_epi32(p.mult), sh = _mm512_set1_epi32(p.rsh), z = _mm512_set1_epi32(p.z_y);
@@ -387,12 +383,12 @@ void binary_row16(const int8_t* a, int64_t sa, const int8_t* b, int64_t sb, int8
   const bool mul = p.op == Q8BinaryRow::kMul;
   auto term_a = [&](__m512i q) {  // q: a as int32
     const __m512i d = _mm512_sub_epi32(q, za);
-    return mul ? d : mulmult16(_mm512_slli_epi32(d, 20), ma, sha);
+    return mul ? d : mulmult16<false>(_mm512_slli_epi32(d, 20), ma, sha);
   };
   auto term_b = [&](__m512i q) {
     const __m512i d = _mm512_sub_epi32(q, zb);
     if (mul) return d;
-    const __m512i t = mulmult16(_mm512_slli_epi32(d, 20), mb, shb);
+    const __m512i t = mulmult16<false>(_mm512_slli_epi32(d, 20), mb, shb);
     return p.op == Q8BinaryRow::kSub ? _mm512_sub_epi32(_mm512_setzero_si512(), t) : t;
   };
   auto load16 = [](const int8_t* q, int64_t cnt) {  // (no AVX-512 VL here for a masked 16-byte load)
